@@ -1,0 +1,216 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations in `migrations/` create exactly this.
+
+Times are integer epoch milliseconds (UTC): the same on SQLite and PostgreSQL, and free to bind on the hot path.
+Message, batch and MO ids are 64-bit, time-ordered, allocated in-process (see `ids.py`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+
+# SQLite auto-increments only an INTEGER PRIMARY KEY.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("credential_version", Integer, nullable=False, server_default="1"),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("allowed_networks", JSON, nullable=False),
+    Column("trusted_proxies", JSON, nullable=False),
+    Column("client_address_header", String(64)),
+    Column("client_cert_header", String(64)),
+    Column("client_certs", JSON, nullable=False),
+    Column("default_country", String(2)),
+    Column("default_originator", String(20)),
+    Column("default_originator_type", String(16)),
+    Column("allowed_originators", JSON, nullable=False),
+    Column("max_parts", SmallInteger, nullable=False),
+    Column("parsing_type", String(40), nullable=False),
+    Column("duplicate_window", Integer, nullable=False),
+    Column("default_validity", Integer, nullable=False),
+    Column("test_mode", Boolean, nullable=False),
+    Column("single_shot_billing", Boolean, nullable=False),
+    Column("report_format", String(20), nullable=False),
+    Column("dlr_url", Text),
+    Column("mo_url", Text),
+    Column("report_intermediate", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Numbers (and optional keywords) an account owns: an MO to one of them is routed to the account.
+numbers = Table(
+    "numbers",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("number", String(20), nullable=False),
+    Column("keyword", String(40), nullable=False, server_default=""),  # "" = any keyword
+    Index("uq_numbers_number_keyword", "number", "keyword", unique=True),
+    Index("ix_numbers_account", "account_id"),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("ref", String(100), nullable=False),
+    Column("face", String(16), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_batches_account_ref", "account_id", "ref"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("batch_id", BigInteger, nullable=False),
+    Column("batch_ref", String(100), nullable=False),
+    Column("client_ref", String(100)),
+    Column("face", String(16), nullable=False),
+    Column("recipient", String(20), nullable=False),
+    Column("originator", String(20)),
+    Column("originator_type", String(16)),
+    Column("encoding", String(8), nullable=False),
+    Column("text", Text),
+    Column("payload", LargeBinary),
+    Column("udh", LargeBinary),
+    Column("dcs", SmallInteger),
+    Column("pid", SmallInteger),
+    Column("flash", Boolean, nullable=False),
+    Column("parts", SmallInteger, nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("reports", SmallInteger, nullable=False),  # ReportMask
+    Column("price", Integer),
+    Column("billing_single_shot", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("error_code", String(40)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("due_at", BigInteger, nullable=False),  # when the worker may take it
+    Column("expires_at", BigInteger, nullable=False),  # validity, or the send window's last close if earlier
+    Column("send_window", JSON),
+    Column("extras", JSON),
+    Index("ix_messages_due", "due_at", sqlite_where=text("status IN ('accepted', 'scheduled')"),
+          postgresql_where=text("status IN ('accepted', 'scheduled')")),
+    Index("ix_messages_account_batch", "account_id", "batch_ref"),
+    Index("ix_messages_account_client_ref", "account_id", "client_ref"),
+    Index("ix_messages_recipient", "recipient"),
+    Index("ix_messages_account_id", "account_id", "id"),
+)
+
+# One row per SMS part, written when the part is handed to an SMSC; smsc_id is normalised (see delivery).
+segments = Table(
+    "segments",
+    metadata,
+    Column("message_id", BigInteger, nullable=False),
+    Column("seq", SmallInteger, nullable=False),  # 1-based
+    Column("smsc_id", String(64)),
+    Column("connector", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(40)),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("message_id", "seq"),
+    Index("ix_segments_smsc_id", "smsc_id"),
+)
+
+# Every transition after a message's first state (its first state and time are on the message row).
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("message_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(40)),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_status_history_message", "message_id"),
+)
+
+inbound = Table(
+    "inbound",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger),  # None: no account owns the destination
+    Column("originator", String(20), nullable=False),
+    Column("destination", String(20), nullable=False),
+    Column("keyword", String(40)),
+    Column("encoding", String(8), nullable=False),
+    Column("text", Text),
+    Column("payload", LargeBinary),
+    Column("smsc_id", String(64)),
+    Column("operator", String(40)),
+    Column("received_at", BigInteger, nullable=False),
+    Index("ix_inbound_account", "account_id", "id"),
+)
+
+# The one queue of reports owed to accounts: push (outbox) and pull (receive/confirm) both read it.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("kind", String(2), nullable=False),  # dr | mo
+    Column("message_id", BigInteger),
+    Column("inbound_id", BigInteger),
+    Column("status", String(16)),  # a DR's reported status
+    Column("error_code", String(40)),
+    Column("delivery", String(4), nullable=False),  # push | pull
+    Column("state", String(8), nullable=False),  # pending | done | dead
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_reports_pull", "account_id", "id", sqlite_where=text("delivery = 'pull' AND state = 'pending'"),
+          postgresql_where=text("delivery = 'pull' AND state = 'pending'")),
+    Index("ix_reports_push", "next_attempt_at", sqlite_where=text("delivery = 'push' AND state = 'pending'"),
+          postgresql_where=text("delivery = 'push' AND state = 'pending'")),
+    Index("ix_reports_message", "message_id"),
+)
+
+# Client keys that must stay unique per account for a window (reject) or replay their first outcome (replay).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", BigInteger, nullable=False),
+    Column("scope", String(8), nullable=False),  # message | request
+    Column("key", String(200), nullable=False),
+    Column("message_id", BigInteger),
+    Column("outcome", JSON),  # request scope: the whole first result
+    Column("expires_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "scope", "key"),
+)
+
+# Node bits for id allocation, leased so that two live processes never share one.
+node_leases = Table(
+    "node_leases",
+    metadata,
+    Column("node_id", Integer, primary_key=True, autoincrement=False),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
