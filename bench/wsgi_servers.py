@@ -66,9 +66,7 @@ def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[byt
     if account is None:
         return Response("bad credentials\n", 403, mimetype="text/plain")(environ, start_response)
     if not args.get("destination") or "content" not in args:
-        return Response("missing destination or content\n", 400, mimetype="text/plain")(
-            environ, start_response
-        )
+        return Response("missing destination or content\n", 400, mimetype="text/plain")(environ, start_response)
     body = f"{account}-{next(_ids)}\n"
     return Response(body, 200, mimetype="text/plain")(environ, start_response)
 
@@ -144,6 +142,7 @@ def _waitress(threads: int) -> Callable[[int], list[str]]:
 CANDIDATES: list[Candidate] = [
     Candidate("granian", "wsgi, 1 worker, default blocking threads", _granian(1, None), "granian"),
     Candidate("granian", "wsgi, 1 worker, 1 blocking thread", _granian(1, 1), "granian"),
+    Candidate("granian", "wsgi, 1 worker, 4 blocking threads", _granian(1, 4), "granian"),
     Candidate("granian", "wsgi, 2 workers, default blocking threads", _granian(2, None), "granian"),
     Candidate("granian", "wsgi, 2 workers, 1 blocking thread", _granian(2, 1), "granian"),
     Candidate("granian", "wsgi, 2 workers, 4 blocking threads", _granian(2, 4), "granian"),
@@ -265,8 +264,19 @@ def run_wrk(port: int, seconds: int, connections: int, threads: int) -> tuple[Re
     cmd = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", f"http://{HOST}:{port}{PATH}"
     ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
-    return parse_wrk(done.stdout), done.stdout
+    # Own process group too, so that an interrupted benchmark does not leave wrk hammering a port.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    _running[proc.pid] = proc
+    try:
+        out, _ = proc.communicate(timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("wrk did not finish in time") from None
+    finally:
+        _stop(proc, grace=2.0)
+    text = out.decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed with status {proc.returncode}: {text.strip()}")
+    return parse_wrk(text), text
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,250 @@
+"""Creating and changing accounts (the CLI and the admin console use this); every setting is validated here once."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+from sqlalchemy.exc import IntegrityError
+
+from .auth import hash_password, normalise_fingerprint
+from .domain import numbers
+from .domain.encoding import ParsingType
+from .domain.errors import ErrorCode, GatewayError
+from .domain.model import Account
+from .store import repository as repo
+from .store.database import Store
+
+REPORT_FORMATS = ("modica", "puzzel-json", "puzzel-xml", "puzzel-get", "openmarket", "rapporto", "pull")
+
+
+class SettingError(ValueError):
+    """A setting's value is not acceptable; the text says why."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingError(f"expected true or false, got {raw!r}")
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingError(f"expected a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _items(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.ip_network(item, strict=False)) for item in _items(raw))
+    except ValueError as error:
+        raise SettingError(str(error)) from None
+
+
+def _fingerprints(raw: str) -> tuple[str, ...]:
+    try:
+        return tuple(normalise_fingerprint(item) for item in _items(raw))
+    except ValueError as error:
+        raise SettingError(str(error)) from None
+
+
+def _country(raw: str) -> str | None:
+    code = raw.strip().upper()
+    if not code:
+        return None
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise SettingError(f"not an ISO 3166 country code phonenumbers knows: {raw!r}")
+    return code
+
+
+def _url(raw: str) -> str | None:
+    if not raw.strip():
+        return None
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingError(f"expected an http:// or https:// URL with a host, got {raw!r}")
+    return raw.strip()
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise SettingError(f"expected one of {', '.join(options)}; got {raw!r}")
+        return raw
+
+    return parse
+
+
+def _optional_text(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _originator_type(raw: str) -> numbers.OriginatorType | None:
+    if not raw.strip():
+        return None
+    try:
+        return numbers.OriginatorType(raw.strip().lower())
+    except ValueError:
+        raise SettingError(f"expected one of {', '.join(t.value for t in numbers.OriginatorType)}") from None
+
+
+def _parsing_type(raw: str) -> ParsingType:
+    try:
+        return ParsingType(raw.strip().upper())
+    except ValueError:
+        raise SettingError(f"expected one of {', '.join(t.value for t in ParsingType)}") from None
+
+
+# Every account setting, its parser from text (CLI, console forms) and what it means.
+SETTINGS: Mapping[str, tuple[Callable[[str], Any], str]] = {
+    "active": (_bool, "whether the account may send and receive"),
+    "allowed_networks": (_networks, "client addresses allowed, comma-separated CIDR (empty: any)"),
+    "trusted_proxies": (_networks, "proxies whose client-address and certificate headers are believed (CIDR)"),
+    "client_address_header": (_optional_text, "header a trusted proxy puts the client address in"),
+    "client_cert_header": (_optional_text, "header a trusted proxy puts the client certificate's SHA-256 in"),
+    "client_certs": (_fingerprints, "registered client certificate SHA-256 fingerprints, comma-separated"),
+    "default_country": (_country, "country for national numbers (ISO 3166 alpha-2, e.g. NO)"),
+    "default_originator": (_optional_text, "originator used when a message names none"),
+    "default_originator_type": (_originator_type, "international, alphanumeric or network"),
+    "allowed_originators": (lambda raw: tuple(_items(raw)), "originators a message may name (empty: any)"),
+    "max_parts": (_int(1, 255), "most SMS parts one message may take (6 = 918 GSM characters)"),
+    "parsing_type": (_parsing_type, "default for characters outside GSM 03.38: " + ", ".join(ParsingType)),
+    "duplicate_window": (_int(0, 30 * 86400), "seconds a client reference stays unique (0: no check)"),
+    "default_validity": (_int(60, 365 * 86400), "seconds a message lives when it names no validity"),
+    "test_mode": (_bool, "accept and report messages without sending them"),
+    "single_shot_billing": (_bool, "premium messages are billed once, never retried for billing"),
+    "report_format": (_choice(REPORT_FORMATS), "how reports reach the account: " + ", ".join(REPORT_FORMATS)),
+    "dlr_url": (_url, "where delivery reports are pushed"),
+    "mo_url": (_url, "where inbound messages are pushed"),
+    "report_intermediate": (_bool, "also report intermediate states (delivered to network, buffered)"),
+}
+
+
+def parse_settings(raw: Mapping[str, str]) -> dict[str, Any]:
+    """Text values (as typed) to account values; a SettingError names the setting at fault."""
+    values: dict[str, Any] = {}
+    for name, text in raw.items():
+        if name not in SETTINGS:
+            raise SettingError(f"unknown account setting {name!r}")
+        try:
+            values[name] = SETTINGS[name][0](text)
+        except SettingError as error:
+            raise SettingError(f"{name}: {error}") from None
+    return values
+
+
+def _check(account: Account) -> None:
+    if account.default_originator:
+        try:
+            value, kind = numbers.originator(account.default_originator, account.default_originator_type,
+                                             account.default_country)
+        except GatewayError as error:
+            raise SettingError(f"default_originator: {error.detail}") from None
+        if value != account.default_originator or kind != account.default_originator_type:
+            raise SettingError(f"default_originator: write it as {value!r} with type {kind.value}")
+
+
+class Accounts:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, name: str, password: str, account_id: int | None = None, **settings: Any) -> Account:
+        if not name or len(name) > 64 or not name.isprintable() or name != name.strip():
+            raise SettingError("name: 1 to 64 printable characters, no surrounding spaces")
+        if not password:
+            raise SettingError("password: must not be empty")
+        if account_id is not None and not 0 < account_id < 2**63:
+            raise SettingError("id: must be a positive 64-bit number")
+        now = time.time_ns() // 1_000_000
+        try:
+            with self.store.write() as conn:
+                if repo.get_account(conn, name=name) is not None:
+                    raise SettingError(f"an account named {name!r} exists")
+                new_id = account_id if account_id is not None else repo.next_account_id(conn)
+                if repo.get_account(conn, account_id=new_id) is not None:
+                    raise SettingError(f"an account with id {new_id} exists")
+                account = replace(Account(id=new_id, name=name, password_hash=hash_password(password)), **settings)
+                if account.default_originator and account.default_originator_type is None:
+                    account = replace(account, default_originator_type=numbers.originator(
+                        account.default_originator, None, account.default_country)[1])
+                _check(account)
+                repo.insert_account(conn, account, now)
+        except IntegrityError:
+            raise SettingError(f"an account named {name!r} or with that id exists") from None
+        return account
+
+    def update(self, name: str, password: str | None = None, **settings: Any) -> Account:
+        """Change settings; a new password or a change of `active` bumps the credential version, which every
+        process's cache of verified passwords is keyed on."""
+        now = time.time_ns() // 1_000_000
+        with self.store.write() as conn:
+            account = repo.get_account(conn, name=name)
+            if account is None:
+                raise GatewayError(ErrorCode.NOT_FOUND, f"no account {name!r}", "account")
+            changed = replace(account, **settings)
+            if changed.default_originator and "default_originator" in settings and \
+                    "default_originator_type" not in settings:
+                changed = replace(changed, default_originator_type=numbers.originator(
+                    changed.default_originator, None, changed.default_country)[1])
+            if password is not None:
+                if not password:
+                    raise SettingError("password: must not be empty")
+                changed = replace(changed, password_hash=hash_password(password))
+            if password is not None or changed.active != account.active:
+                changed = replace(changed, credential_version=account.credential_version + 1)
+            _check(changed)
+            repo.update_account(conn, changed, now)
+        return changed
+
+    def get(self, name: str) -> Account:
+        with self.store.read() as conn:
+            account = repo.get_account(conn, name=name)
+        if account is None:
+            raise GatewayError(ErrorCode.NOT_FOUND, f"no account {name!r}", "account")
+        return account
+
+    def all(self) -> list[Account]:
+        with self.store.read() as conn:
+            return repo.list_accounts(conn)
+
+    def add_number(self, name: str, number: str, keyword: str | None = None) -> tuple[str, str]:
+        """Own a number (E.164 or a short code), optionally only for MOs starting with `keyword`."""
+        account = self.get(name)
+        digits = number.strip()
+        if digits.isdigit() and 3 <= len(digits) <= 8:
+            owned = digits  # a short code
+        else:
+            owned = numbers.normalise(digits, numbers.NumberFormat.INTERNATIONAL, account.default_country)
+        word = (keyword or "").strip().upper()
+        if " " in word or len(word) > 40:
+            raise SettingError("keyword: one word of at most 40 characters")
+        try:
+            with self.store.write() as conn:
+                repo.add_number(conn, account.id, owned, word)
+        except IntegrityError:
+            raise SettingError(f"{owned} {word or '(any keyword)'} is already owned") from None
+        return owned, word
+
+    def numbers(self, name: str) -> list[tuple[str, str]]:
+        account = self.get(name)
+        with self.store.read() as conn:
+            return repo.numbers_of(conn, account.id)

@@ -1,0 +1,171 @@
+"""Who is calling: accounts by name or id, passwords, client addresses and certificates.
+
+Legacy interfaces send the password with every request. We keep only a slow scrypt hash, and remember in memory
+which (account, credential version, SHA-256 of the secret) we have verified, so a hash is computed once per process,
+not per request. The account row is read on every request, so a password change or a disabled account (both bump
+`credential_version`) takes effect at once in every process.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .domain.errors import ErrorCode, RequestError
+from .domain.model import Account
+from .store import repository as repo
+from .store.database import Store
+
+log = logging.getLogger(__name__)
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+_CACHE_SIZE = 10_000
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    encoded = (base64.b64encode(salt).decode(), base64.b64encode(digest).decode())
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${encoded[0]}${encoded[1]}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    expected = base64.b64decode(digest)
+    actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                            dklen=len(expected))
+    return hmac.compare_digest(actual, expected)
+
+
+def certificate_fingerprint(pem_or_der: str | bytes) -> str:
+    """SHA-256 of a certificate's DER bytes, lower-case hex: how certificates are registered and compared."""
+    if isinstance(pem_or_der, str) or pem_or_der.lstrip().startswith(b"-----BEGIN"):
+        text = pem_or_der if isinstance(pem_or_der, str) else pem_or_der.decode("ascii")
+        body = "".join(line for line in text.strip().splitlines() if not line.startswith("-----"))
+        der = base64.b64decode(body)
+    else:
+        der = pem_or_der
+    return hashlib.sha256(der).hexdigest()
+
+
+def normalise_fingerprint(value: str) -> str:
+    """Accept `AB:CD:…`, `abcd…` or `sha256:abcd…` spellings of a SHA-256 fingerprint."""
+    cleaned = value.strip().lower().removeprefix("sha256:").replace(":", "")
+    if len(cleaned) != 64 or any(c not in "0123456789abcdef" for c in cleaned):
+        raise ValueError(f"not a SHA-256 fingerprint: {value!r}")
+    return cleaned
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """The caller as the network shows it: its address and, over TLS, its certificate's fingerprint."""
+
+    address: str
+    certificate: str | None = None
+
+
+def client_from_environ(environ: Mapping[str, Any], account: Account) -> Client:
+    """The caller's address and certificate. Headers count only when the direct peer is one of the account's trusted
+    proxies; then the address is the right-most X-Forwarded-For entry that is not itself a trusted proxy."""
+    peer = str(environ.get("REMOTE_ADDR", ""))
+    cert_pem = environ.get("SSL_CLIENT_CERT")
+    certificate = certificate_fingerprint(cert_pem) if cert_pem else None
+    if not account.trusted_proxies or not _in_networks(peer, account.trusted_proxies):
+        return Client(peer, certificate)
+    address = peer
+    if account.client_address_header:
+        forwarded = str(environ.get(_environ_key(account.client_address_header), ""))
+        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+            address = hop
+            if not _in_networks(hop, account.trusted_proxies):
+                break
+    if account.client_cert_header:
+        header = environ.get(_environ_key(account.client_cert_header))
+        if header:
+            try:
+                certificate = normalise_fingerprint(str(header))
+            except ValueError:
+                log.warning("account %s: proxy header %s holds no SHA-256 fingerprint", account.name,
+                            account.client_cert_header)
+    return Client(address, certificate)
+
+
+def _environ_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+def _in_networks(address: str, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+class Authenticator:
+    """Finds and checks the account behind a request. Every failure is a RequestError with the core's code; faces
+    turn it into their vendor's answer."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._verified: OrderedDict[tuple[int, int, bytes], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def account(self, *, name: str | None = None, account_id: int | None = None) -> Account | None:
+        with self.store.read() as conn:
+            return repo.get_account(conn, name=name, account_id=account_id)
+
+    def by_password(self, name: str, password: str, client: Client | None = None, *,
+                    account_id: int | None = None) -> Account:
+        """The account `name` (or `account_id`) if `password` is its password and the client may use it."""
+        account = self.account(name=name) if account_id is None else self.account(account_id=account_id)
+        if account is None or not self._password_ok(account, password):
+            log.info("auth failed: account=%r", name if account_id is None else account_id)
+            raise RequestError(ErrorCode.AUTH_FAILED, "invalid credentials", "password")
+        self._check(account, client)
+        return account
+
+    def by_certificate(self, account: Account, client: Client) -> Account:
+        """The account if the client presented one of its registered certificates (O2's identification)."""
+        if client.certificate is None or client.certificate not in account.client_certs:
+            log.info("auth failed: account=%s certificate=%s", account.name, client.certificate)
+            raise RequestError(ErrorCode.AUTH_FAILED, "no registered client certificate presented", "certificate")
+        self._check(account, client)
+        return account
+
+    def _check(self, account: Account, client: Client | None) -> None:
+        if not account.active:
+            log.info("auth refused: account %s is disabled", account.name)
+            raise RequestError(ErrorCode.ACCOUNT_DISABLED, "account is disabled", "account")
+        if account.allowed_networks and (client is None or not _in_networks(client.address,
+                                                                             account.allowed_networks)):
+            log.info("auth refused: account %s from %s", account.name, client.address if client else "?")
+            raise RequestError(ErrorCode.ADDRESS_NOT_ALLOWED, "calls from this address are not allowed", "address")
+
+    def _password_ok(self, account: Account, password: str) -> bool:
+        key = (account.id, account.credential_version, hashlib.sha256(password.encode()).digest())
+        with self._lock:
+            if key in self._verified:
+                self._verified.move_to_end(key)
+                return True
+        if not verify_password(password, account.password_hash):
+            return False
+        with self._lock:
+            self._verified[key] = None
+            if len(self._verified) > _CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return True

@@ -1,0 +1,351 @@
+"""The `smsgw` command: serve, migrate, manage accounts and numbers, send, look at messages, inspect texts.
+
+Results go to standard output (`send` prints the message id alone); everything else goes to standard error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from .accounts import SETTINGS, SettingError
+from .config import Settings, parse_listen
+from .domain import encoding
+from .domain.errors import GatewayError
+from .domain.model import Account, MessageSpec, MessageView, Status, SubmitRequest
+from .domain.numbers import NumberFormat
+from .services import Services
+
+log = logging.getLogger("smsgw")
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def _open(ctx: click.Context) -> Services:
+    settings: Settings = ctx.obj
+    try:
+        services = Services.open(settings.database_url)
+    except Exception as error:
+        raise click.ClickException(f"cannot open the database {settings.database_url}: {error}") from None
+    ctx.call_on_close(services.close)
+    return services
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+@click.group()
+@click.option("--database-url", envvar="SMSGW_DATABASE_URL", help="SQLAlchemy URL [default: sqlite:///smsgw.db]")
+@click.option("-v", "--verbose", is_flag=True, help="log at DEBUG level")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
+    """smsgw: an SMS gateway behind the Puzzel, O2, Modica, OpenMarket and Rapporto interfaces."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    if database_url:
+        settings = Settings(**{**asdict(settings), "database_url": database_url})
+    ctx.obj = settings
+
+
+# --- serve and db ---------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--listen", envvar="SMSGW_LISTEN", default="127.0.0.1:8080", show_default=True, help="HOST:PORT")
+@click.option("--database-url", envvar="SMSGW_DATABASE_URL", help="overrides the group option")
+@click.option("--smsc", envvar="SMSGW_SMSC", default="simulator", show_default=True,
+              help="simulator or smpp://system_id:password@host:port")
+@click.option("--workers", envvar="SMSGW_WORKERS", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="HTTP server processes")
+@click.pass_context
+def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, workers: int) -> None:
+    """Run the gateway: migrate an empty database, then serve HTTP with granian."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings: Settings = ctx.obj
+    url = database_url or settings.database_url
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--listen") from None
+    if smsc != "simulator" and not smsc.startswith(("smpp://", "smpps://")):
+        raise click.BadParameter("simulator or smpp://system_id:password@host:port", param_hint="--smsc")
+    logging.getLogger().setLevel(logging.INFO)
+    services = Services.open(url)  # migrates once here, before the server processes start
+    services.close()
+    os.environ.update(SMSGW_DATABASE_URL=url, SMSGW_LISTEN=listen, SMSGW_SMSC=smsc)
+    click.echo(f"smsgw serving on http://{host}:{port} ({workers} workers, database {url})", err=True)
+    Granian("smsgw.app:create_app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
+            factory=True, log_access=False).serve()
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command()
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Migrate the schema to the newest revision (safe to run while others do)."""
+    from .store.database import Store
+
+    store = Store(ctx.obj.database_url)
+    store.migrate()
+    store.dispose()
+    click.echo("database is at the newest revision", err=True)
+
+
+# --- accounts and numbers -------------------------------------------------------------------------------------
+
+
+def _setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for name, (_, help_text) in reversed(list(SETTINGS.items())):
+        func = click.option(f"--{name.replace('_', '-')}", name, default=None, help=help_text)(func)
+    return func
+
+
+def _settings(raw: dict[str, str | None]) -> dict[str, Any]:
+    from .accounts import parse_settings
+
+    try:
+        return parse_settings({k: v for k, v in raw.items() if v is not None})
+    except SettingError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _account_dict(account: Account, numbers: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    data = {k: v for k, v in asdict(account).items() if k != "password_hash"}
+    data["numbers"] = [{"number": n, "keyword": k or None} for n, k in numbers]
+    return data
+
+
+@main.group()
+def account() -> None:
+    """Customer accounts."""
+
+
+@account.command("add")
+@click.argument("name")
+@click.option("--password", required=True)
+@click.option("--id", "account_id", type=click.IntRange(1, 2**63 - 1), help="numeric id (O2 baID) [default: next]")
+@_setting_options
+@click.pass_context
+def account_add(ctx: click.Context, /, name: str, password: str, account_id: int | None, **raw: str | None) -> None:
+    """Create an account."""
+    services = _open(ctx)
+    try:
+        created = services.accounts.create(name, password, account_id, **_settings(raw))
+    except (SettingError, GatewayError) as error:
+        _fail(str(error))
+    click.echo(f"account {created.name} created with id {created.id}", err=True)
+
+
+@account.command("set")
+@click.argument("name")
+@click.option("--password", default=None, help="a new password")
+@_setting_options
+@click.pass_context
+def account_set(ctx: click.Context, /, name: str, password: str | None, **raw: str | None) -> None:
+    """Change an account's settings."""
+    services = _open(ctx)
+    try:
+        services.accounts.update(name, password, **_settings(raw))
+    except (SettingError, GatewayError) as error:
+        _fail(str(error))
+    click.echo(f"account {name} updated", err=True)
+
+
+@account.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def account_list(ctx: click.Context, as_json: bool) -> None:
+    """All accounts."""
+    found = _open(ctx).accounts.all()
+    if as_json:
+        _print_json([{"id": a.id, "name": a.name, "active": a.active} for a in found])
+        return
+    click.echo(f"{'ID':>8}  {'NAME':<24} ACTIVE")
+    for a in found:
+        click.echo(f"{a.id:>8}  {a.name:<24} {'yes' if a.active else 'no'}")
+
+
+@account.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def account_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """One account's settings and numbers."""
+    services = _open(ctx)
+    try:
+        data = _account_dict(services.accounts.get(name), services.accounts.numbers(name))
+    except GatewayError as error:
+        _fail(error.detail)
+    if as_json:
+        _print_json(data)
+        return
+    for key, value in data.items():
+        if key == "numbers":
+            value = ", ".join(f"{n['number']}" + (f" ({n['keyword']})" if n["keyword"] else "") for n in value)
+        elif isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        click.echo(f"{key:<24} {'' if value is None else value}")
+
+
+@main.group()
+def number() -> None:
+    """Numbers an account owns (MOs to them are routed to it)."""
+
+
+@number.command("add")
+@click.argument("name")
+@click.argument("msisdn")
+@click.option("--keyword", default=None, help="only MOs whose first word is this")
+@click.pass_context
+def number_add(ctx: click.Context, name: str, msisdn: str, keyword: str | None) -> None:
+    """Give account NAME the number MSISDN (E.164 or a short code)."""
+    try:
+        owned, word = _open(ctx).accounts.add_number(name, msisdn, keyword)
+    except (SettingError, GatewayError) as error:
+        _fail(str(error))
+    click.echo(f"{owned}{' ' + word if word else ''} now routes to {name}", err=True)
+
+
+# --- messages -------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--account", "account_name", required=True)
+@click.option("--to", "recipient", required=True)
+@click.option("--text", required=True)
+@click.option("--from", "originator", default=None)
+@click.pass_context
+def send(ctx: click.Context, account_name: str, recipient: str, text: str, originator: str | None) -> None:
+    """Send one SMS through the gateway; prints its message id."""
+    services = _open(ctx)
+    try:
+        acct = services.accounts.get(account_name)
+    except GatewayError as error:
+        _fail(error.detail)
+    assumption = NumberFormat.NATIONAL if acct.default_country else NumberFormat.INTERNATIONAL
+    request = SubmitRequest([MessageSpec(recipient=recipient, text=text, originator=originator)],
+                            number_format=assumption, face="cli")
+    try:
+        outcome = services.gateway.submit(acct, request).outcomes[0]
+    except GatewayError as error:
+        _fail(error.detail)
+    if outcome.error is not None:
+        _fail(f"refused: {outcome.error.detail}")
+    click.echo(str(outcome.message_id))
+    click.echo(f"{outcome.status} to {outcome.recipient}: {outcome.parts} part(s), {outcome.encoding}", err=True)
+
+
+def _view_dict(view: MessageView) -> dict[str, Any]:
+    data = asdict(view)
+    data["payload"] = view.payload.hex() if view.payload is not None else None
+    return data
+
+
+@main.command()
+@click.argument("message_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, message_id: int, as_json: bool) -> None:
+    """One message's status and history."""
+    services = _open(ctx)
+    try:
+        view = services.gateway.status(message_id)
+        steps = services.gateway.history(message_id)
+    except GatewayError as error:
+        _fail(error.detail)
+    data = _view_dict(view)
+    data["history"] = [{"status": s.value, "at": at.isoformat(), "error_code": e} for s, at, e in steps]
+    if as_json:
+        _print_json(data)
+        return
+    for key, value in data.items():
+        if key != "history":
+            click.echo(f"{key:<16} {'' if value is None else value}")
+    for step in data["history"]:
+        click.echo(f"  {step['at']}  {step['status']}{'  ' + step['error_code'] if step['error_code'] else ''}")
+
+
+@main.command()
+@click.option("--account", "account_name", default=None)
+@click.option("--status", "status_name", type=click.Choice([s.value for s in Status]), default=None)
+@click.option("--to", "recipient", default=None, help="recipient, as E.164")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def messages(ctx: click.Context, account_name: str | None, status_name: str | None, recipient: str | None,
+             limit: int, as_json: bool) -> None:
+    """Recent messages, newest first."""
+    services = _open(ctx)
+    try:
+        acct = services.accounts.get(account_name) if account_name else None
+    except GatewayError as error:
+        _fail(error.detail)
+    found = services.gateway.messages(account=acct, status=Status(status_name) if status_name else None,
+                                      recipient=recipient, limit=limit)
+    if as_json:
+        _print_json([_view_dict(v) for v in found])
+        return
+    click.echo(f"{'ID':<20} {'CREATED (UTC)':<19} {'ACCOUNT':>7} {'TO':<16} {'STATUS':<13} {'PARTS':>5}  TEXT")
+    for v in found:
+        text = (v.text or (v.payload or b"").hex())[:40]
+        click.echo(f"{v.id:<20} {v.created_at:%Y-%m-%d %H:%M:%S} {v.account_id:>7} {v.recipient:<16} "
+                   f"{v.status.value:<13} {v.parts:>5}  {text}")
+
+
+@main.command()
+@click.argument("text")
+@click.option("--parsing-type", type=click.Choice([t.value for t in encoding.ParsingType], case_sensitive=False),
+              default=encoding.ParsingType.AUTO_DETECT.value, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def inspect(text: str, parsing_type: str, as_json: bool) -> None:
+    """How TEXT would be sent: encoding, parts, characters that force UCS-2 or would be dropped."""
+    try:
+        prepared = encoding.prepare_text(text, encoding.ParsingType(parsing_type.upper()), None)
+    except GatewayError as error:
+        if as_json:
+            _print_json({"accepted": False, "error": error.code.value, "detail": error.detail})
+            sys.exit(1)
+        _fail(error.detail)
+    data = {
+        "accepted": True,
+        "encoding": prepared.encoding.value,
+        "parts": prepared.parts,
+        "units": prepared.units,
+        "text": prepared.text,
+        "non_gsm": list(prepared.non_gsm),
+        "removed": list(prepared.removed),
+        "replaced": [list(pair) for pair in prepared.replaced],
+    }
+    if as_json:
+        _print_json(data)
+        return
+    unit = {"gsm7": "septets", "ucs2": "UTF-16 units", "binary": "octets"}[prepared.encoding.value]
+    click.echo(f"encoding   {prepared.encoding.value}")
+    click.echo(f"length     {prepared.units} {unit}")
+    click.echo(f"parts      {prepared.parts}")
+    if prepared.non_gsm:
+        verb = "force UCS-2" if prepared.encoding is encoding.Encoding.UCS2 else "are not GSM"
+        click.echo(f"non-GSM    {' '.join(prepared.non_gsm)}  ({verb})")
+    if prepared.removed:
+        click.echo(f"dropped    {' '.join(prepared.removed)}")
+    if prepared.replaced:
+        click.echo(f"replaced   {'  '.join(f'{a}→{b}' for a, b in prepared.replaced)}")
+    if prepared.text != text:
+        click.echo(f"sent as    {prepared.text}")

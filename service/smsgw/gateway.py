@@ -1,0 +1,437 @@
+"""The service layer: the one door every face, the CLI and the console use. Faces translate; this decides.
+
+`submit` validates each message on its own (a bad one gets its own error and does not sink the others), then
+commits every accepted message of the request in one transaction before it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from .domain import encoding, numbers
+from .domain.errors import ErrorCode, GatewayError, MessageError, RequestError
+from .domain.model import (
+    MAX_MESSAGES_PER_REQUEST,
+    Account,
+    BatchStatus,
+    Cancelled,
+    IdempotencyKey,
+    IdempotencyMode,
+    Inbound,
+    MessageSpec,
+    MessageView,
+    Outcome,
+    Priority,
+    ReportItem,
+    ReportKind,
+    ReportMask,
+    Status,
+    SubmitRequest,
+    SubmitResult,
+)
+from .store import repository as repo
+from .store.database import Store
+from .store.ids import IdAllocator
+from .store.repository import to_dt
+
+log = logging.getLogger(__name__)
+
+MAX_REF_LENGTH = 100
+MAX_RECEIVE = 1000
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """A validated message: its outcome so far and its row, waiting for an id."""
+
+    index: int
+    outcome: Outcome
+    row: dict[str, Any]
+    key: IdempotencyKey | None
+
+
+class Gateway:
+    def __init__(self, store: Store, ids: IdAllocator, clock: Callable[[], int] = _now_ms) -> None:
+        self.store = store
+        self.ids = ids
+        self.clock = clock
+
+    # --- submit -----------------------------------------------------------------------------------------------
+
+    def submit(self, account: Account, request: SubmitRequest) -> SubmitResult:
+        count = len(request.messages)
+        if count == 0:
+            raise RequestError(ErrorCode.NO_MESSAGES, "the request holds no message", field="message")
+        if count > MAX_MESSAGES_PER_REQUEST:
+            raise RequestError(
+                ErrorCode.TOO_MANY_MESSAGES,
+                f"{count} messages in one request; at most {MAX_MESSAGES_PER_REQUEST:,} allowed",
+                field="message",
+            )
+        batch_ref = request.batch_ref or str(uuid.uuid4())
+        if len(batch_ref) > MAX_REF_LENGTH:
+            raise RequestError(
+                ErrorCode.INVALID_FIELD, f"batch reference longer than {MAX_REF_LENGTH}", "batchReference"
+            )
+        if request.idempotency is not None and request.idempotency.mode is not IdempotencyMode.REPLAY:
+            raise ValueError("a request-wide idempotency key must replay")
+
+        now = self.clock()
+        checked: list[_Accepted | Outcome] = []
+        for index, spec in enumerate(request.messages):
+            try:
+                checked.append(self._validate(index, spec, account, request, now))
+            except MessageError as error:
+                checked.append(Outcome(index=index, recipient=spec.recipient, client_ref=spec.client_ref, error=error))
+
+        for attempt in range(3):
+            try:
+                result = self._commit(account, request, batch_ref, checked, now)
+                break
+            except IntegrityError:
+                # Another process claimed one of our idempotency keys between our check and our insert.
+                if attempt == 2:
+                    raise
+                log.info("submit: idempotency key race for account %s; retrying", account.name)
+        accepted = sum(1 for o in result.outcomes if o.accepted and not o.replayed)
+        rejected = [o for o in result.outcomes if o.error is not None]
+        log.info(
+            "submit account=%s face=%s batch=%s messages=%d accepted=%d rejected=%d%s",
+            account.name, request.face, result.batch_ref, count, accepted, len(rejected),
+            f" first_error={rejected[0].error!r}" if rejected else "",
+        )
+        return result
+
+    def _commit(
+        self, account: Account, request: SubmitRequest, batch_ref: str, checked: Sequence[_Accepted | Outcome],
+        now: int,
+    ) -> SubmitResult:
+        with self.store.write() as conn:
+            request_key = request.idempotency
+            if request_key is not None:
+                earlier = repo.live_keys(conn, account.id, "request", [request_key.key], now).get(request_key.key)
+                if earlier is not None:
+                    repo.extend_key(conn, account.id, "request", request_key.key, now + _ms(request_key.window))
+                    return _result_from_json(earlier.outcome, replayed=True)
+
+            keys = [c.key.key for c in checked if isinstance(c, _Accepted) and c.key is not None]
+            earlier_keys = repo.live_keys(conn, account.id, "message", keys, now) if keys else {}
+            replay_views = repo.message_views(
+                conn, [r.message_id for r in earlier_keys.values() if r.message_id is not None]
+            )
+
+            outcomes: list[Outcome | None] = [None] * len(checked)
+            fresh: list[_Accepted] = []
+            seen_in_request: dict[str, int] = {}  # key -> index of its first message in this request
+            repeats: dict[int, int] = {}  # index of a replayed repeat -> index of its first occurrence
+            for item in checked:
+                if isinstance(item, Outcome):
+                    outcomes[item.index] = item
+                    continue
+                key = item.key
+                if key is not None and (key.key in earlier_keys or key.key in seen_in_request):
+                    earlier_row = earlier_keys.get(key.key)
+                    if key.mode is IdempotencyMode.REJECT:
+                        outcomes[item.index] = replace(item.outcome, error=MessageError(
+                            ErrorCode.DUPLICATE, f"client reference {key.key!r} was already used", "clientReference"))
+                    elif earlier_row is not None:
+                        outcomes[item.index] = _replayed(item, replay_views.get(earlier_row.message_id))
+                    else:
+                        repeats[item.index] = seen_in_request[key.key]
+                    continue
+                if key is not None:
+                    seen_in_request[key.key] = item.index
+                fresh.append(item)
+
+            ids = self.ids.allocate(len(fresh) + 1)
+            batch_id = ids[-1]
+            rows: list[dict[str, Any]] = []
+            key_rows: list[dict[str, Any]] = []
+            for item, message_id in zip(fresh, ids, strict=False):
+                row = item.row
+                row["id"] = message_id
+                row["batch_id"] = batch_id
+                row["batch_ref"] = batch_ref
+                rows.append(row)
+                outcomes[item.index] = replace(item.outcome, message_id=message_id)
+                if item.key is not None:
+                    key_rows.append({"account_id": account.id, "scope": "message", "key": item.key.key,
+                                     "message_id": message_id, "outcome": None,
+                                     "expires_at": now + _ms(item.key.window)})
+            # A repeat inside the request takes the outcome its first occurrence got.
+            for index, first in repeats.items():
+                outcomes[index] = replace(_known(outcomes[first]), index=index, replayed=True)
+            final = [_known(o) for o in outcomes]
+            if key_rows:
+                repo.drop_expired_keys(conn, account.id, "message", [k["key"] for k in key_rows], now)
+            result = SubmitResult(batch_ref=batch_ref, outcomes=final)
+            if request_key is not None:
+                repo.drop_expired_keys(conn, account.id, "request", [request_key.key], now)
+                key_rows.append({"account_id": account.id, "scope": "request", "key": request_key.key,
+                                 "message_id": None, "outcome": _result_to_json(result),
+                                 "expires_at": now + _ms(request_key.window)})
+            batch = {"id": batch_id, "account_id": account.id, "ref": batch_ref, "face": request.face,
+                     "size": len(rows), "created_at": now}
+            repo.insert_submission(conn, batch, rows, key_rows)
+            return result
+
+    def _validate(self, index: int, spec: MessageSpec, account: Account, request: SubmitRequest,
+                  now: int) -> _Accepted:
+        """Check one message against the core's rules and the account's; build its row. Raises MessageError."""
+        recipient = numbers.normalise(spec.recipient, request.number_format, account.default_country)
+
+        if spec.payload is not None:
+            if spec.text is not None:
+                raise MessageError(ErrorCode.INVALID_FIELD, "a message has text or a binary payload, not both", "text")
+            parts = encoding.binary_parts(spec.payload, spec.udh, account.max_parts)
+            enc, text = encoding.Encoding.BINARY, None
+        else:
+            if spec.text is None:
+                raise MessageError(ErrorCode.MISSING_FIELD, "message text is missing", "text")
+            if spec.udh is not None or spec.dcs is not None:
+                raise MessageError(ErrorCode.INVALID_BINARY, "udh and dcs belong to binary messages", "udh")
+            prepared = encoding.prepare_text(spec.text, spec.parsing_type or account.parsing_type, account.max_parts)
+            parts, enc, text = prepared.parts, prepared.encoding, prepared.text
+        for name, octet in (("dcs", spec.dcs), ("pid", spec.pid)):
+            if octet is not None and not 0 <= octet <= 255:
+                raise MessageError(ErrorCode.INVALID_FIELD, f"{name} must be one octet (0-255), got {octet}", name)
+
+        originator, originator_type = self._originator(spec, account)
+
+        if spec.price is not None and spec.price < 0:
+            raise MessageError(ErrorCode.INVALID_FIELD, f"price must not be negative, got {spec.price}", "price")
+        if spec.client_ref is not None and len(spec.client_ref) > MAX_REF_LENGTH:
+            raise MessageError(ErrorCode.INVALID_FIELD, f"client reference longer than {MAX_REF_LENGTH}",
+                               "clientReference")
+        due, expires = self._schedule(spec, account, now)
+        status = Status.SCHEDULED if due > now else Status.ACCEPTED
+        row: dict[str, Any] = {
+            "account_id": account.id,
+            "client_ref": spec.client_ref,
+            "face": request.face,
+            "recipient": recipient,
+            "originator": originator,
+            "originator_type": originator_type.value if originator_type else None,
+            "encoding": enc.value,
+            "text": text,
+            "payload": spec.payload,
+            "udh": spec.udh,
+            "dcs": spec.dcs,
+            "pid": spec.pid,
+            "flash": spec.flash,
+            "parts": parts,
+            "priority": int(spec.priority if spec.priority is not None else Priority.NORMAL),
+            "reports": int(spec.reports),
+            "price": spec.price,
+            "billing_single_shot": (
+                spec.billing_single_shot if spec.billing_single_shot is not None else account.single_shot_billing
+            ),
+            "status": status.value,
+            "error_code": None,
+            "created_at": now,
+            "updated_at": now,
+            "due_at": due,
+            "expires_at": expires,
+            "send_window": spec.send_window.to_dict() if spec.send_window else None,
+            "extras": dict(spec.extras) if spec.extras else None,
+        }
+        outcome = Outcome(index=index, recipient=recipient, status=status, parts=parts, encoding=enc,
+                          client_ref=spec.client_ref)
+        return _Accepted(index, outcome, row, spec.idempotency)
+
+    def _originator(self, spec: MessageSpec, account: Account) -> tuple[str | None, numbers.OriginatorType | None]:
+        raw = spec.originator or account.default_originator
+        if not raw:
+            return None, None
+        declared = spec.originator_type if spec.originator else account.default_originator_type
+        value, kind = numbers.originator(raw, declared, account.default_country)
+        if spec.originator and account.allowed_originators and value not in account.allowed_originators:
+            raise MessageError(ErrorCode.ORIGINATOR_NOT_ALLOWED, f"originator {value!r} is not allowed for this "
+                               "account", "originator")
+        if spec.price and spec.originator and value != account.default_originator:
+            # A premium message must identify who bills for it.
+            raise MessageError(ErrorCode.ORIGINATOR_NOT_ALLOWED, "a priced message is sent from the account's own "
+                               "originator; it cannot be overridden", "originator")
+        return value, kind
+
+    def _schedule(self, spec: MessageSpec, account: Account, now: int) -> tuple[int, int]:
+        """(due, expires) in epoch ms, from send-at, the send window and validity."""
+        if spec.validity is not None and spec.expires_at is not None:
+            raise MessageError(ErrorCode.INVALID_VALIDITY, "give a validity period or an expiry time, not both",
+                               "validity")
+        if spec.expires_at is not None:
+            expires = repo.to_ms(spec.expires_at)
+            if expires <= now:
+                raise MessageError(ErrorCode.INVALID_VALIDITY, f"expiry time {spec.expires_at.isoformat()} has "
+                                   "passed", "expires")
+        elif spec.validity is not None:
+            if spec.validity <= timedelta(0):
+                raise MessageError(ErrorCode.INVALID_VALIDITY, "validity period must be positive", "validity")
+            expires = now + _ms(spec.validity)
+        else:
+            expires = now + account.default_validity * 1000
+
+        due = max(now, repo.to_ms(spec.send_at)) if spec.send_at is not None else now
+        window = spec.send_window
+        if window is not None:
+            opening = window.next_opening(to_dt(due))
+            if opening is None:
+                raise MessageError(ErrorCode.INVALID_SCHEDULE, "the send window has already closed", "sendWindow")
+            due = repo.to_ms(opening)
+            close = window.final_close()
+            if close is not None:
+                expires = min(expires, repo.to_ms(close))
+        if due >= expires:
+            raise MessageError(ErrorCode.INVALID_SCHEDULE, "the message would expire before it may be sent",
+                               "sendWindow" if window else "validity")
+        return due, expires
+
+    # --- status and batches -----------------------------------------------------------------------------------
+
+    def status(self, message_id: int, account: Account | None = None) -> MessageView:
+        """One message; with an account, only that account's (anything else is not found)."""
+        with self.store.read() as conn:
+            view = repo.message_views(conn, [message_id]).get(message_id)
+        if view is None or (account is not None and view.account_id != account.id):
+            raise GatewayError(ErrorCode.NOT_FOUND, f"no message {message_id}", "messageId")
+        return view
+
+    def history(self, message_id: int) -> list[tuple[Status, datetime, str | None]]:
+        """Every state a message has been in, from its first, with times and error codes."""
+        view = self.status(message_id)
+        with self.store.read() as conn:
+            later = repo.history(conn, message_id)
+        first = Status.SCHEDULED if view.due_at > view.created_at else Status.ACCEPTED
+        return [(first, view.created_at, None), *later]
+
+    def messages(self, *, account: Account | None = None, status: Status | None = None, recipient: str | None = None,
+                 batch_ref: str | None = None, before_id: int | None = None, limit: int = 50) -> list[MessageView]:
+        with self.store.read() as conn:
+            return repo.list_messages(conn, account_id=account.id if account else None, status=status,
+                                      recipient=recipient, batch_ref=batch_ref, before_id=before_id, limit=limit)
+
+    def batch_status(self, account: Account, batch_ref: str) -> BatchStatus:
+        with self.store.read() as conn:
+            counts = repo.batch_counts(conn, account.id, batch_ref)
+        if not counts:
+            raise GatewayError(ErrorCode.NOT_FOUND, f"no batch {batch_ref!r}", "batchReference")
+        return BatchStatus(batch_ref=batch_ref, total=sum(counts.values()), by_status=counts)
+
+    def pending_batches(self, account: Account) -> list[BatchStatus]:
+        """Batches that still have messages waiting to be sent (what Puzzel's management API lists)."""
+        with self.store.read() as conn:
+            refs = repo.pending_batches(conn, account.id)
+        return [self.batch_status(account, ref) for ref, _ in refs]
+
+    def cancel_batch(self, account: Account, batch_ref: str) -> list[Cancelled]:
+        """Cancel what of a batch is not yet sent; what was sent stays sent. Cancelled messages owe their DR."""
+        now = self.clock()
+        with self.store.write() as conn:
+            if not repo.batch_counts(conn, account.id, batch_ref):
+                raise GatewayError(ErrorCode.NOT_FOUND, f"no batch {batch_ref!r}", "batchReference")
+            rows = repo.cancel_pending(conn, account.id, batch_ref, now)
+            repo.queue_reports(conn, [
+                self._dr_row(account, r.id, Status.CANCELLED, None, now) for r in rows if r.reports & ReportMask.FINAL
+            ])
+        log.info("cancel account=%s batch=%s cancelled=%d", account.name, batch_ref, len(rows))
+        return [Cancelled(r.id, r.client_ref) for r in rows]
+
+    # --- reports: pull ----------------------------------------------------------------------------------------
+
+    def receive(self, account: Account, limit: int = 1) -> list[ReportItem]:
+        """The oldest reports not yet confirmed (DRs and MOs, in the order they arose). Nothing is removed."""
+        if not 1 <= limit <= MAX_RECEIVE:
+            raise RequestError(ErrorCode.INVALID_FIELD, f"receive takes 1 to {MAX_RECEIVE} items", "count")
+        with self.store.read() as conn:
+            return repo.pull_reports(conn, account.id, limit)
+
+    def confirm(self, account: Account, report_ids: Sequence[int]) -> int:
+        """Remove received reports from the queue; returns how many were pending (unknown ids are ignored)."""
+        with self.store.write() as conn:
+            return repo.confirm_reports(conn, account.id, list(report_ids))
+
+    def _dr_row(self, account: Account, message_id: int, status: Status, error: str | None, now: int) -> dict[str, Any]:
+        return self._report_row(account, ReportKind.DR, now, message_id=message_id, status=status.value,
+                                error_code=error)
+
+    def _report_row(self, account: Account, kind: ReportKind, now: int, **fields: Any) -> dict[str, Any]:
+        return {"account_id": account.id, "kind": kind.value, "message_id": None, "inbound_id": None,
+                "status": None, "error_code": None, "delivery": "pull" if account.report_format == "pull" else "push",
+                "state": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None, "created_at": now,
+                **fields}
+
+    # --- inbound ----------------------------------------------------------------------------------------------
+
+    def ingest_mo(self, originator: str, destination: str, *, text: str | None = None, payload: bytes | None = None,
+                  enc: encoding.Encoding = encoding.Encoding.GSM7, smsc_id: str | None = None,
+                  operator: str | None = None, received_at: datetime | None = None) -> Inbound:
+        """Store an MO and queue it for the account that owns its destination (and keyword, when one is set)."""
+        now = self.clock()
+        keyword = (text or "").split(maxsplit=1)[0].upper() if (text or "").strip() else ""
+        with self.store.write() as conn:
+            account_id = repo.route_inbound(conn, destination, keyword)
+            mo = Inbound(id=self.ids.one(), account_id=account_id, originator=originator, destination=destination,
+                         text=text, payload=payload, encoding=enc, keyword=keyword or None,
+                         received_at=received_at or to_dt(now), smsc_id=smsc_id, operator=operator)
+            repo.insert_inbound(conn, mo)
+            if account_id is not None:
+                account = repo.get_account(conn, account_id=account_id)
+                assert account is not None
+                repo.queue_reports(conn, [self._report_row(account, ReportKind.MO, now, inbound_id=mo.id)])
+            else:
+                log.warning("mo %d to %s: no account owns this number; kept unrouted", mo.id, destination)
+        return mo
+
+
+def _ms(delta: timedelta) -> int:
+    return int(delta.total_seconds() * 1000)
+
+
+def _replayed(item: _Accepted, view: MessageView | None) -> Outcome:
+    if view is None:  # the message was purged; the key still names its id
+        return replace(item.outcome, replayed=True)
+    return replace(item.outcome, message_id=view.id, recipient=view.recipient, status=view.status, parts=view.parts,
+                   encoding=view.encoding, replayed=True)
+
+
+def _known(outcome: Outcome | None) -> Outcome:
+    assert outcome is not None, "every message of a request gets an outcome"
+    return outcome
+
+
+def _result_to_json(result: SubmitResult) -> dict[str, Any]:
+    return {
+        "batch_ref": result.batch_ref,
+        "outcomes": [
+            {"i": o.index, "r": o.recipient, "id": o.message_id, "s": o.status.value if o.status else None,
+             "p": o.parts, "enc": o.encoding.value if o.encoding else None, "c": o.client_ref,
+             "err": [o.error.code.value, o.error.detail, o.error.field] if o.error else None}
+            for o in result.outcomes
+        ],
+    }
+
+
+def _result_from_json(data: dict[str, Any], replayed: bool) -> SubmitResult:
+    return SubmitResult(
+        batch_ref=data["batch_ref"],
+        outcomes=[
+            Outcome(index=o["i"], recipient=o["r"], message_id=o["id"], status=Status(o["s"]) if o["s"] else None,
+                    parts=o["p"], encoding=encoding.Encoding(o["enc"]) if o["enc"] else None, client_ref=o["c"],
+                    error=MessageError(ErrorCode(o["err"][0]), o["err"][1], o["err"][2]) if o["err"] else None,
+                    replayed=replayed)
+            for o in data["outcomes"]
+        ],
+        replayed=replayed,
+    )

@@ -1,0 +1,371 @@
+"""Bulk SQL for the gateway, in SQLAlchemy Core; rows go in as dicts and come out as domain dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
+
+from ..domain.encoding import Encoding, ParsingType
+from ..domain.model import (
+    Account,
+    Inbound,
+    MessageView,
+    ReportItem,
+    ReportKind,
+    Status,
+)
+from ..domain.numbers import OriginatorType
+from .tables import accounts, batches, idempotency_keys, inbound, messages, numbers, reports, status_history
+
+_CHUNK = 500  # keeps IN (...) lists within every database's parameter limit
+
+
+def to_dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def to_ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+# --- accounts -------------------------------------------------------------------------------------------------
+
+_LIST_FIELDS = ("allowed_networks", "trusted_proxies", "client_certs", "allowed_originators")
+
+
+def account_from_row(row: Row[Any] | Mapping[str, Any]) -> Account:
+    m = row._mapping if isinstance(row, Row) else row
+    return Account(
+        id=m["id"],
+        name=m["name"],
+        password_hash=m["password_hash"],
+        credential_version=m["credential_version"],
+        active=bool(m["active"]),
+        allowed_networks=tuple(m["allowed_networks"]),
+        trusted_proxies=tuple(m["trusted_proxies"]),
+        client_address_header=m["client_address_header"],
+        client_cert_header=m["client_cert_header"],
+        client_certs=tuple(m["client_certs"]),
+        default_country=m["default_country"],
+        default_originator=m["default_originator"],
+        default_originator_type=OriginatorType(m["default_originator_type"]) if m["default_originator_type"] else None,
+        allowed_originators=tuple(m["allowed_originators"]),
+        max_parts=m["max_parts"],
+        parsing_type=ParsingType(m["parsing_type"]),
+        duplicate_window=m["duplicate_window"],
+        default_validity=m["default_validity"],
+        test_mode=bool(m["test_mode"]),
+        single_shot_billing=bool(m["single_shot_billing"]),
+        report_format=m["report_format"],
+        dlr_url=m["dlr_url"],
+        mo_url=m["mo_url"],
+        report_intermediate=bool(m["report_intermediate"]),
+    )
+
+
+def account_values(account: Account) -> dict[str, Any]:
+    """An account as column values (enums as their strings, tuples as lists)."""
+    values: dict[str, Any] = {}
+    for column in accounts.c:
+        if column.name in ("created_at", "updated_at"):
+            continue
+        value = getattr(account, column.name)
+        if column.name in _LIST_FIELDS:
+            value = list(value)
+        elif hasattr(value, "value"):
+            value = value.value
+        values[column.name] = value
+    return values
+
+
+def get_account(conn: Connection, *, name: str | None = None, account_id: int | None = None) -> Account | None:
+    query = select(accounts)
+    query = query.where(accounts.c.name == name) if name is not None else query.where(accounts.c.id == account_id)
+    row = conn.execute(query).first()
+    return account_from_row(row) if row else None
+
+
+def list_accounts(conn: Connection) -> list[Account]:
+    return [account_from_row(r) for r in conn.execute(select(accounts).order_by(accounts.c.id))]
+
+
+def next_account_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(accounts.c.id), 0))).scalar_one()) + 1
+
+
+def insert_account(conn: Connection, account: Account, now_ms: int) -> None:
+    conn.execute(insert(accounts).values(**account_values(account), created_at=now_ms, updated_at=now_ms))
+
+
+def update_account(conn: Connection, account: Account, now_ms: int) -> None:
+    values = account_values(account)
+    conn.execute(update(accounts).where(accounts.c.id == account.id).values(**values, updated_at=now_ms))
+
+
+def add_number(conn: Connection, account_id: int, number: str, keyword: str) -> None:
+    conn.execute(insert(numbers).values(account_id=account_id, number=number, keyword=keyword))
+
+
+def numbers_of(conn: Connection, account_id: int) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        select(numbers.c.number, numbers.c.keyword)
+        .where(numbers.c.account_id == account_id)
+        .order_by(numbers.c.number, numbers.c.keyword)
+    )
+    return [(r.number, r.keyword) for r in rows]
+
+
+def route_inbound(conn: Connection, destination: str, keyword: str) -> int | None:
+    """The account owning `destination` with this keyword, else the one owning it for any keyword."""
+    rows = conn.execute(
+        select(numbers.c.account_id, numbers.c.keyword).where(
+            numbers.c.number == destination, numbers.c.keyword.in_([keyword, ""])
+        )
+    ).all()
+    by_keyword = {r.keyword: r.account_id for r in rows}
+    return by_keyword.get(keyword, by_keyword.get(""))
+
+
+# --- submission -----------------------------------------------------------------------------------------------
+
+
+def live_keys(conn: Connection, account_id: int, scope: str, keys: Sequence[str], now_ms: int) -> dict[str, Any]:
+    """Keys still inside their window, with the message id or outcome stored for them (rows by key)."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            select(idempotency_keys.c.key, idempotency_keys.c.message_id, idempotency_keys.c.outcome).where(
+                idempotency_keys.c.account_id == account_id,
+                idempotency_keys.c.scope == scope,
+                idempotency_keys.c.key.in_(chunk),
+                idempotency_keys.c.expires_at > now_ms,
+            )
+        )
+        found.update((r.key, r) for r in rows)
+    return found
+
+
+def drop_expired_keys(conn: Connection, account_id: int, scope: str, keys: Sequence[str], now_ms: int) -> None:
+    for chunk in _chunks(keys):
+        conn.execute(
+            delete(idempotency_keys).where(
+                idempotency_keys.c.account_id == account_id,
+                idempotency_keys.c.scope == scope,
+                idempotency_keys.c.key.in_(chunk),
+                idempotency_keys.c.expires_at <= now_ms,
+            )
+        )
+
+
+def extend_key(conn: Connection, account_id: int, scope: str, key: str, expires_ms: int) -> None:
+    conn.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.account_id == account_id, idempotency_keys.c.scope == scope,
+               idempotency_keys.c.key == key)
+        .values(expires_at=expires_ms)
+    )
+
+
+def insert_submission(
+    conn: Connection,
+    batch: Mapping[str, Any],
+    message_rows: Sequence[Mapping[str, Any]],
+    key_rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """One request's batch, messages and idempotency keys, in the caller's transaction (executemany each)."""
+    conn.execute(insert(batches), [batch])
+    if message_rows:
+        conn.execute(insert(messages), list(message_rows))
+    if key_rows:
+        conn.execute(insert(idempotency_keys), list(key_rows))
+
+
+# --- messages -------------------------------------------------------------------------------------------------
+
+
+def view_from_row(row: Row[Any]) -> MessageView:
+    m = row._mapping
+    return MessageView(
+        id=m["id"],
+        account_id=m["account_id"],
+        recipient=m["recipient"],
+        originator=m["originator"],
+        originator_type=OriginatorType(m["originator_type"]) if m["originator_type"] else None,
+        status=Status(m["status"]),
+        encoding=Encoding(m["encoding"]),
+        parts=m["parts"],
+        batch_ref=m["batch_ref"],
+        client_ref=m["client_ref"],
+        created_at=to_dt(m["created_at"]),
+        updated_at=to_dt(m["updated_at"]),
+        due_at=to_dt(m["due_at"]),
+        expires_at=to_dt(m["expires_at"]),
+        error_code=m["error_code"],
+        text=m["text"],
+        payload=m["payload"],
+    )
+
+
+def message_views(conn: Connection, ids: Sequence[int]) -> dict[int, MessageView]:
+    found: dict[int, MessageView] = {}
+    for chunk in _chunks(ids):
+        found.update((r.id, view_from_row(r)) for r in conn.execute(select(messages).where(messages.c.id.in_(chunk))))
+    return found
+
+
+def list_messages(
+    conn: Connection,
+    *,
+    account_id: int | None = None,
+    status: Status | None = None,
+    recipient: str | None = None,
+    batch_ref: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[MessageView]:
+    """Newest first, keyset-paginated by id."""
+    query = select(messages).order_by(messages.c.id.desc()).limit(limit)
+    if account_id is not None:
+        query = query.where(messages.c.account_id == account_id)
+    if status is not None:
+        query = query.where(messages.c.status == status.value)
+    if recipient is not None:
+        query = query.where(messages.c.recipient == recipient)
+    if batch_ref is not None:
+        query = query.where(messages.c.batch_ref == batch_ref)
+    if before_id is not None:
+        query = query.where(messages.c.id < before_id)
+    return [view_from_row(r) for r in conn.execute(query)]
+
+
+def history(conn: Connection, message_id: int) -> list[tuple[Status, datetime, str | None]]:
+    rows = conn.execute(
+        select(status_history.c.status, status_history.c.at, status_history.c.error_code)
+        .where(status_history.c.message_id == message_id)
+        .order_by(status_history.c.id)
+    )
+    return [(Status(r.status), to_dt(r.at), r.error_code) for r in rows]
+
+
+def batch_counts(conn: Connection, account_id: int, batch_ref: str) -> dict[Status, int]:
+    rows = conn.execute(
+        select(messages.c.status, func.count())
+        .where(messages.c.account_id == account_id, messages.c.batch_ref == batch_ref)
+        .group_by(messages.c.status)
+    )
+    return {Status(status): count for status, count in rows}
+
+
+def pending_batches(conn: Connection, account_id: int) -> list[tuple[str, int]]:
+    """Batch references with messages not yet sent, and how many."""
+    rows = conn.execute(
+        select(messages.c.batch_ref, func.count())
+        .where(messages.c.account_id == account_id,
+               messages.c.status.in_([Status.ACCEPTED.value, Status.SCHEDULED.value]))
+        .group_by(messages.c.batch_ref)
+        .order_by(messages.c.batch_ref)
+    )
+    return [(ref, count) for ref, count in rows]
+
+
+def cancel_pending(conn: Connection, account_id: int, batch_ref: str, now_ms: int) -> list[Any]:
+    """Cancel a batch's messages that are not yet sent; returns (id, client_ref, reports) of each one cancelled."""
+    pending = [Status.ACCEPTED.value, Status.SCHEDULED.value]
+    rows = conn.execute(
+        select(messages.c.id, messages.c.client_ref, messages.c.reports).where(
+            messages.c.account_id == account_id, messages.c.batch_ref == batch_ref, messages.c.status.in_(pending)
+        ).order_by(messages.c.id)
+    ).all()
+    rows = list(rows)
+    ids = [r.id for r in rows]
+    for chunk in _chunks(ids):
+        conn.execute(
+            update(messages)
+            .where(messages.c.id.in_(chunk), messages.c.status.in_(pending))
+            .values(status=Status.CANCELLED.value, updated_at=now_ms)
+        )
+    record_history(conn, [(i, Status.CANCELLED, None) for i in ids], now_ms)
+    return rows
+
+
+def record_history(conn: Connection, changes: Sequence[tuple[int, Status, str | None]], now_ms: int) -> None:
+    if changes:
+        conn.execute(
+            insert(status_history),
+            [{"message_id": i, "status": s.value, "error_code": e, "at": now_ms} for i, s, e in changes],
+        )
+
+
+# --- inbound and reports --------------------------------------------------------------------------------------
+
+
+def insert_inbound(conn: Connection, mo: Inbound) -> None:
+    conn.execute(
+        insert(inbound).values(
+            id=mo.id, account_id=mo.account_id, originator=mo.originator, destination=mo.destination,
+            keyword=mo.keyword, encoding=mo.encoding.value, text=mo.text, payload=mo.payload, smsc_id=mo.smsc_id,
+            operator=mo.operator, received_at=to_ms(mo.received_at),
+        )
+    )
+
+
+def inbound_from_row(row: Row[Any]) -> Inbound:
+    m = row._mapping
+    return Inbound(
+        id=m["id"], account_id=m["account_id"], originator=m["originator"], destination=m["destination"],
+        text=m["text"], payload=m["payload"], encoding=Encoding(m["encoding"]), keyword=m["keyword"],
+        received_at=to_dt(m["received_at"]), smsc_id=m["smsc_id"], operator=m["operator"],
+    )
+
+
+def queue_reports(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(reports), list(rows))
+
+
+def pull_reports(conn: Connection, account_id: int, limit: int) -> list[ReportItem]:
+    """The account's oldest unconfirmed pull reports, with the MT or MO each is about."""
+    rows = conn.execute(
+        select(reports)
+        .where(reports.c.account_id == account_id, reports.c.delivery == "pull", reports.c.state == "pending")
+        .order_by(reports.c.id)
+        .limit(limit)
+    ).all()
+    views = message_views(conn, [r.message_id for r in rows if r.message_id is not None])
+    mo_ids = [r.inbound_id for r in rows if r.inbound_id is not None]
+    mos: dict[int, Inbound] = {}
+    for chunk in _chunks(mo_ids):
+        mos.update((r.id, inbound_from_row(r)) for r in conn.execute(select(inbound).where(inbound.c.id.in_(chunk))))
+    return [
+        ReportItem(
+            id=r.id,
+            kind=ReportKind(r.kind),
+            created_at=to_dt(r.created_at),
+            message=views.get(r.message_id) if r.message_id is not None else None,
+            status=Status(r.status) if r.status else None,
+            error_code=r.error_code,
+            inbound=mos.get(r.inbound_id) if r.inbound_id is not None else None,
+        )
+        for r in rows
+    ]
+
+
+def confirm_reports(conn: Connection, account_id: int, ids: Sequence[int]) -> int:
+    done = 0
+    for chunk in _chunks(ids):
+        result = conn.execute(
+            update(reports)
+            .where(reports.c.account_id == account_id, reports.c.id.in_(chunk), reports.c.delivery == "pull",
+                   reports.c.state == "pending")
+            .values(state="done")
+        )
+        done += result.rowcount
+    return done

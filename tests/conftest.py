@@ -1,0 +1,127 @@
+"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, a gateway, accounts.
+
+A test that needs something this machine lacks (PostgreSQL, a Debian tool) is skipped with the reason shown, and
+fails instead when CI=true: CI must run everything.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from smsgw.accounts import Accounts
+from smsgw.auth import Authenticator
+from smsgw.domain.model import Account
+from smsgw.gateway import Gateway
+from smsgw.store.database import Store
+from smsgw.store.ids import NodeLease
+
+PG_ADMIN_URL = os.environ.get("SMSGW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip the test when `condition` is false — or fail it, under CI."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must run this test, but: {reason}")
+    pytest.skip(reason)
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as error:  # any failure to connect means "not here"
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(error).__name__}"
+
+
+_PG_PROBLEM: str | None | bool = False
+
+
+def pg_problem() -> str | None:
+    global _PG_PROBLEM
+    if _PG_PROBLEM is False:
+        _PG_PROBLEM = _pg_available()
+    return _PG_PROBLEM  # type: ignore[return-value]
+
+
+def fresh_pg_database() -> tuple[str, str]:
+    """Create an empty database; returns (its URL, its name)."""
+    name = f"smsgw_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, name
+
+
+def drop_pg_database(name: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind (the test runs once per kind)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'smsgw.db'}"
+        return
+    problem = pg_problem()
+    require(problem is None, problem or "")
+    url, name = fresh_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'smsgw.db'}"
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    s = Store(database_url)
+    s.migrate()
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def lease(store: Store) -> Iterator[NodeLease]:
+    node = NodeLease(store)
+    yield node
+    node.release()
+
+
+@pytest.fixture
+def gateway(store: Store, lease: NodeLease) -> Gateway:
+    return Gateway(store, lease.start())
+
+
+@pytest.fixture
+def accounts(store: Store) -> Accounts:
+    return Accounts(store)
+
+
+@pytest.fixture
+def authenticator(store: Store) -> Authenticator:
+    return Authenticator(store)
+
+
+@pytest.fixture
+def account(accounts: Accounts) -> Account:
+    return accounts.create("acme", "s3cret", default_country="NO")
