@@ -366,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
 
+    # Other load on the machine skews every number: say how busy it was.
+    load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="wsgi-bench-") as tmp:
         for cand in CANDIDATES:
@@ -380,10 +382,11 @@ def main(argv: list[str] | None = None) -> int:
                         print(row.log.read_text(errors="replace")[-2000:], file=sys.stderr)
             rows.append(row)
 
-    cpus = os.cpu_count()
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.seconds}s --latency, {cpus} CPUs, "
-        f"Python {sys.version.split()[0]}, werkzeug {_version('werkzeug')}, GET {PATH}"
+        f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.seconds}s --latency, {os.cpu_count()} CPUs "
+        f"(load avg at start {load_start}, end {load}), Python {sys.version.split()[0]}, "
+        f"werkzeug {_version('werkzeug')}, GET {PATH}"
     )
     print(render(rows))
     return 0 if all(r.result for r in rows) else 1

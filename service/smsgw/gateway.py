@@ -6,6 +6,7 @@ commits every accepted message of the request in one transaction before it retur
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -54,12 +55,21 @@ def _now_ms() -> int:
 
 @dataclass(frozen=True, slots=True)
 class _Accepted:
-    """A validated message: its outcome so far and its row, waiting for an id."""
+    """A validated message waiting for its id: its row in `repository.MESSAGE_COLUMNS` order from the fourth
+    column on (id, account_id, batch_id and batch_ref are filled in at commit)."""
 
     index: int
-    outcome: Outcome
-    row: dict[str, Any]
+    row: tuple[Any, ...]
     key: IdempotencyKey | None
+    recipient: str
+    status: Status
+    parts: int
+    encoding: encoding.Encoding
+    client_ref: str | None
+
+    def outcome(self, message_id: int | None = None, **changes: Any) -> Outcome:
+        return Outcome(index=self.index, recipient=self.recipient, message_id=message_id, status=self.status,
+                       parts=self.parts, encoding=self.encoding, client_ref=self.client_ref, **changes)
 
 
 class Gateway:
@@ -144,7 +154,7 @@ class Gateway:
                 if key is not None and (key.key in earlier_keys or key.key in seen_in_request):
                     earlier_row = earlier_keys.get(key.key)
                     if key.mode is IdempotencyMode.REJECT:
-                        outcomes[item.index] = replace(item.outcome, error=MessageError(
+                        outcomes[item.index] = item.outcome(error=MessageError(
                             ErrorCode.DUPLICATE, f"client reference {key.key!r} was already used", "clientReference"))
                     elif earlier_row is not None:
                         outcomes[item.index] = _replayed(item, replay_views.get(earlier_row.message_id))
@@ -157,15 +167,12 @@ class Gateway:
 
             ids = self.ids.allocate(len(fresh) + 1)
             batch_id = ids[-1]
-            rows: list[dict[str, Any]] = []
+            head = (account.id, batch_id, batch_ref)
+            rows: list[tuple[Any, ...]] = []
             key_rows: list[dict[str, Any]] = []
             for item, message_id in zip(fresh, ids, strict=False):
-                row = item.row
-                row["id"] = message_id
-                row["batch_id"] = batch_id
-                row["batch_ref"] = batch_ref
-                rows.append(row)
-                outcomes[item.index] = replace(item.outcome, message_id=message_id)
+                rows.append((message_id, *head, *item.row))
+                outcomes[item.index] = item.outcome(message_id)
                 if item.key is not None:
                     key_rows.append({"account_id": account.id, "scope": "message", "key": item.key.key,
                                      "message_id": message_id, "outcome": None,
@@ -217,39 +224,17 @@ class Gateway:
                                "clientReference")
         due, expires = self._schedule(spec, account, now)
         status = Status.SCHEDULED if due > now else Status.ACCEPTED
-        row: dict[str, Any] = {
-            "account_id": account.id,
-            "client_ref": spec.client_ref,
-            "face": request.face,
-            "recipient": recipient,
-            "originator": originator,
-            "originator_type": originator_type.value if originator_type else None,
-            "encoding": enc.value,
-            "text": text,
-            "payload": spec.payload,
-            "udh": spec.udh,
-            "dcs": spec.dcs,
-            "pid": spec.pid,
-            "flash": spec.flash,
-            "parts": parts,
-            "priority": int(spec.priority if spec.priority is not None else Priority.NORMAL),
-            "reports": int(spec.reports),
-            "price": spec.price,
-            "billing_single_shot": (
-                spec.billing_single_shot if spec.billing_single_shot is not None else account.single_shot_billing
-            ),
-            "status": status.value,
-            "error_code": None,
-            "created_at": now,
-            "updated_at": now,
-            "due_at": due,
-            "expires_at": expires,
-            "send_window": spec.send_window.to_dict() if spec.send_window else None,
-            "extras": dict(spec.extras) if spec.extras else None,
-        }
-        outcome = Outcome(index=index, recipient=recipient, status=status, parts=parts, encoding=enc,
-                          client_ref=spec.client_ref)
-        return _Accepted(index, outcome, row, spec.idempotency)
+        row = (
+            spec.client_ref, request.face, recipient, originator,
+            originator_type.value if originator_type else None,
+            enc.value, text, spec.payload, spec.udh, spec.dcs, spec.pid, spec.flash, parts,
+            int(spec.priority if spec.priority is not None else Priority.NORMAL), int(spec.reports), spec.price,
+            spec.billing_single_shot if spec.billing_single_shot is not None else account.single_shot_billing,
+            status.value, 0, None, now, now, due, expires,
+            json.dumps(spec.send_window.to_dict()) if spec.send_window else None,
+            json.dumps(dict(spec.extras)) if spec.extras else None,
+        )
+        return _Accepted(index, row, spec.idempotency, recipient, status, parts, enc, spec.client_ref)
 
     def _originator(self, spec: MessageSpec, account: Account) -> tuple[str | None, numbers.OriginatorType | None]:
         raw = spec.originator or account.default_originator
@@ -401,9 +386,9 @@ def _ms(delta: timedelta) -> int:
 
 def _replayed(item: _Accepted, view: MessageView | None) -> Outcome:
     if view is None:  # the message was purged; the key still names its id
-        return replace(item.outcome, replayed=True)
-    return replace(item.outcome, message_id=view.id, recipient=view.recipient, status=view.status, parts=view.parts,
-                   encoding=view.encoding, replayed=True)
+        return item.outcome(replayed=True)
+    return Outcome(index=item.index, recipient=view.recipient, message_id=view.id, status=view.status,
+                   parts=view.parts, encoding=view.encoding, client_ref=view.client_ref, replayed=True)
 
 
 def _known(outcome: Outcome | None) -> Outcome:

@@ -285,8 +285,9 @@ def _distinct(chars: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chars))
 
 
-def _describe(chars: tuple[str, ...], shown: int = 10) -> str:
-    """'ř' (U+0159), 'í' (U+00ED) … — repr keeps invisible characters visible in an error text."""
+def _describe(chars: tuple[str, ...]) -> str:
+    """'ř' (U+0159), 'í' (U+00ED) … and N more: repr keeps invisible characters visible in an error text."""
+    shown = 10
     listed = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in chars[:shown])
     return listed + (f" and {len(chars) - shown} more" if len(chars) > shown else "")
 
@@ -330,7 +331,11 @@ def split_text(text: str, encoding: Encoding) -> list[bytes]:
 
 
 def decode_parts(encoding: Encoding, parts: Sequence[bytes]) -> str:
-    """Reassemble a text from `split_text`-style parts; joined first, so a pair split by a sender's phone survives."""
+    """Reassemble a text from `split_text`-style parts (or an MO's).
+
+    The parts are joined before decoding, so a pair that a sender's phone split across parts survives; malformed
+    UTF-16 from a phone becomes U+FFFD rather than an error.
+    """
     data = b"".join(parts)
     if encoding is Encoding.GSM7:
         return gsm_decode(data)

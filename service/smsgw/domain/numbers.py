@@ -129,7 +129,8 @@ def normalise(
     falls back to a national number of `default_country` when the international reading is not valid;
     NATIONAL reads them in `default_country` (international when there is none) and does not fall back,
     since a failed national reading is likelier a typo than a foreign number. National readings go through
-    phonenumbers, which removes trunk prefixes ("8-903-655-05-50" in RU, "07700 900750" in GB). Validity is
+    phonenumbers, which removes trunk prefixes ("8-903-655-05-50" in RU, "07400 123456" in GB) and takes the
+    country's own code without "+" ("4792000001" in NO) when the rest is a valid national number. Validity is
     `is_valid_number`, any number type: several countries send SMS to fixed-line and other ranges.
 
     Fast path: `raw` is returned unchanged, without `phonenumbers.parse`, when it is "+" and 8 to 15 ASCII

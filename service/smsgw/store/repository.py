@@ -174,18 +174,38 @@ def extend_key(conn: Connection, account_id: int, scope: str, key: str, expires_
     )
 
 
+# The hot insert bypasses SQLAlchemy's per-row parameter processing: rows are tuples in this order, handed to the
+# driver as they are (sqlite3 executemany, PostgreSQL COPY). JSON columns arrive already serialised.
+MESSAGE_COLUMNS = tuple(c.name for c in messages.c)
+_COLUMN_LIST = ", ".join(MESSAGE_COLUMNS)
+_SQLITE_INSERT = f"INSERT INTO messages ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(MESSAGE_COLUMNS))})"
+_PG_COPY = f"COPY messages ({_COLUMN_LIST}) FROM STDIN"
+
+
 def insert_submission(
     conn: Connection,
     batch: Mapping[str, Any],
-    message_rows: Sequence[Mapping[str, Any]],
+    message_rows: Sequence[tuple[Any, ...]],
     key_rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    """One request's batch, messages and idempotency keys, in the caller's transaction (executemany each)."""
+    """One request's batch, messages (tuples in MESSAGE_COLUMNS order) and idempotency keys, in the caller's
+    transaction."""
     conn.execute(insert(batches), [batch])
     if message_rows:
-        conn.execute(insert(messages), list(message_rows))
+        if conn.dialect.name == "postgresql":
+            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(_PG_COPY) as copy:  # type: ignore[union-attr]
+                for row in message_rows:
+                    copy.write_row(row)
+        else:
+            conn.exec_driver_sql(_SQLITE_INSERT, list(message_rows))
     if key_rows:
         conn.execute(insert(idempotency_keys), list(key_rows))
+
+
+def batch_ids(conn: Connection, account_id: int, batch_ref: str) -> list[int]:
+    """The ids of every request an account sent under this batch reference (a client may reuse one)."""
+    rows = conn.execute(select(batches.c.id).where(batches.c.account_id == account_id, batches.c.ref == batch_ref))
+    return [r.id for r in rows]
 
 
 # --- messages -------------------------------------------------------------------------------------------------
@@ -239,7 +259,9 @@ def list_messages(
         query = query.where(messages.c.status == status.value)
     if recipient is not None:
         query = query.where(messages.c.recipient == recipient)
-    if batch_ref is not None:
+    if batch_ref is not None and account_id is not None:
+        query = query.where(messages.c.batch_id.in_(batch_ids(conn, account_id, batch_ref)))
+    elif batch_ref is not None:
         query = query.where(messages.c.batch_ref == batch_ref)
     if before_id is not None:
         query = query.where(messages.c.id < before_id)
@@ -256,12 +278,14 @@ def history(conn: Connection, message_id: int) -> list[tuple[Status, datetime, s
 
 
 def batch_counts(conn: Connection, account_id: int, batch_ref: str) -> dict[Status, int]:
-    rows = conn.execute(
-        select(messages.c.status, func.count())
-        .where(messages.c.account_id == account_id, messages.c.batch_ref == batch_ref)
-        .group_by(messages.c.status)
-    )
-    return {Status(status): count for status, count in rows}
+    counts: dict[Status, int] = {}
+    for chunk in _chunks(batch_ids(conn, account_id, batch_ref)):
+        rows = conn.execute(
+            select(messages.c.status, func.count()).where(messages.c.batch_id.in_(chunk)).group_by(messages.c.status)
+        )
+        for status, count in rows:
+            counts[Status(status)] = counts.get(Status(status), 0) + count
+    return counts
 
 
 def pending_batches(conn: Connection, account_id: int) -> list[tuple[str, int]]:
@@ -279,12 +303,13 @@ def pending_batches(conn: Connection, account_id: int) -> list[tuple[str, int]]:
 def cancel_pending(conn: Connection, account_id: int, batch_ref: str, now_ms: int) -> list[Any]:
     """Cancel a batch's messages that are not yet sent; returns (id, client_ref, reports) of each one cancelled."""
     pending = [Status.ACCEPTED.value, Status.SCHEDULED.value]
-    rows = conn.execute(
-        select(messages.c.id, messages.c.client_ref, messages.c.reports).where(
-            messages.c.account_id == account_id, messages.c.batch_ref == batch_ref, messages.c.status.in_(pending)
-        ).order_by(messages.c.id)
-    ).all()
-    rows = list(rows)
+    rows: list[Any] = []
+    for chunk in _chunks(batch_ids(conn, account_id, batch_ref)):
+        rows += conn.execute(
+            select(messages.c.id, messages.c.client_ref, messages.c.reports)
+            .where(messages.c.batch_id.in_(chunk), messages.c.status.in_(pending))
+            .order_by(messages.c.id)
+        ).all()
     ids = [r.id for r in rows]
     for chunk in _chunks(ids):
         conn.execute(

@@ -119,8 +119,9 @@ messages = Table(
     Column("extras", JSON),
     Index("ix_messages_due", "due_at", sqlite_where=text("status IN ('accepted', 'scheduled')"),
           postgresql_where=text("status IN ('accepted', 'scheduled')")),
-    Index("ix_messages_account_batch", "account_id", "batch_ref"),
-    Index("ix_messages_account_client_ref", "account_id", "client_ref"),
+    Index("ix_messages_batch", "batch_id"),  # ids are time-ordered: inserts append at the index's right edge
+    Index("ix_messages_account_client_ref", "account_id", "client_ref", sqlite_where=text("client_ref IS NOT NULL"),
+          postgresql_where=text("client_ref IS NOT NULL")),
     Index("ix_messages_recipient", "recipient"),
     Index("ix_messages_account_id", "account_id", "id"),
 )

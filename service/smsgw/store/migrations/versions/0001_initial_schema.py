@@ -124,8 +124,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index("ix_messages_account_batch", ["account_id", "batch_ref"], unique=False)
-        batch_op.create_index("ix_messages_account_client_ref", ["account_id", "client_ref"], unique=False)
+        batch_op.create_index("ix_messages_batch", ["batch_id"], unique=False)
+        batch_op.create_index(
+            "ix_messages_account_client_ref",
+            ["account_id", "client_ref"],
+            unique=False,
+            sqlite_where=sa.text("client_ref IS NOT NULL"),
+            postgresql_where=sa.text("client_ref IS NOT NULL"),
+        )
         batch_op.create_index("ix_messages_account_id", ["account_id", "id"], unique=False)
         batch_op.create_index(
             "ix_messages_due",
@@ -261,7 +267,7 @@ def downgrade() -> None:
         )
         batch_op.drop_index("ix_messages_account_id")
         batch_op.drop_index("ix_messages_account_client_ref")
-        batch_op.drop_index("ix_messages_account_batch")
+        batch_op.drop_index("ix_messages_batch")
 
     op.drop_table("messages")
     with op.batch_alter_table("inbound", schema=None) as batch_op:
