@@ -219,9 +219,7 @@ def test_international_originator_falls_back_to_the_default_country() -> None:
         ("", OriginatorType.ALPHANUMERIC, "empty originator"),
     ],
 )
-def test_originator_refuses_invalid_ones_saying_why(
-    raw: str, declared: OriginatorType | None, reason: str
-) -> None:
+def test_originator_refuses_invalid_ones_saying_why(raw: str, declared: OriginatorType | None, reason: str) -> None:
     with pytest.raises(MessageError) as caught:
         originator(raw, declared)
     assert caught.value.code is ErrorCode.INVALID_ORIGINATOR

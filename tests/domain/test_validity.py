@@ -233,6 +233,19 @@ def test_send_window_round_trips_through_its_dict_offsets_included(window: SendW
     assert restored.to_dict() == stored
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"start_date": "2026-03-29"},
+        {"start_date": "2026-13-01", "zone": "Europe/Oslo"},
+        {"start_date": "2026-03-29", "start_time": "9 o'clock", "zone": "Europe/Oslo"},
+    ],
+)
+def test_send_window_from_a_malformed_dict_raises_value_error(stored: dict[str, str | None]) -> None:
+    with pytest.raises(ValueError):
+        SendWindow.from_dict(stored)
+
+
 # Send windows: when they open
 
 

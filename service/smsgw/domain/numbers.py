@@ -119,9 +119,7 @@ def _invalid(reason: str, raw: str) -> MessageError:
     return MessageError(ErrorCode.INVALID_RECIPIENT, f"{reason}: {raw!r}", field="recipient")
 
 
-def normalise(
-    raw: str, assume: NumberFormat = NumberFormat.INTERNATIONAL, default_country: str | None = None
-) -> str:
+def normalise(raw: str, assume: NumberFormat = NumberFormat.INTERNATIONAL, default_country: str | None = None) -> str:
     """The E.164 form ("+4792000001") of a recipient as a customer wrote it.
 
     Spaces, hyphens, dots, parentheses and slashes are dropped; "+" or "00" in front means international.
@@ -137,8 +135,8 @@ def normalise(
     digits with a known calling code, its length is possible for that code (the union over the regions that
     share it, as phonenumbers' metadata says), and it does not start with a national prefix that
     `phonenumbers.parse` would strip. It does not run the number-range patterns, so it accepts a number of a
-    right length in an unassigned range that the full path would refuse; it never accepts a length the full
-    path would refuse, and what it returns is what the full path returns for every number both accept.
+    right length in an unassigned range that the full path would refuse. It never accepts a length that no
+    region of the code allows, and what it returns is what the full path returns for every number both accept.
 
     `default_country` is an ISO 3166 region code ("NO"); an unknown one is a configuration error and raises
     ValueError. An invalid number raises MessageError(INVALID_RECIPIENT).
@@ -181,9 +179,7 @@ def _normalise_full(raw: str, assume: NumberFormat, default_country: str | None)
 
 
 _ALPHANUMERIC_MAX = 11
-_ALPHANUMERIC_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 %&-+.,_!?'*#()/@:"
-)
+_ALPHANUMERIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 %&-+.,_!?'*#()/@:")
 _SHORT_CODE_LENGTHS = range(3, 9)
 
 

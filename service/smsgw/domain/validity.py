@@ -14,8 +14,8 @@ from .errors import ErrorCode, MessageError
 DEFAULT_ZONE = "Europe/Oslo"  # Puzzel's "CET", with summer time
 
 _MIDNIGHT = time(0)
-# A day's window closes before the UTC midnight two days on (wall times end at 24:00, offsets exceed −24 h),
-# and dates at the ends of `date`'s range would overflow that arithmetic.
+# A day's times become UTC instants up to a day either side of the date (offsets, the end of the day, the
+# day before in `_days_from`); dates nearer `date`'s ends would overflow.
 _FIRST_DATE = date.min + timedelta(days=2)
 _LAST_DATE = date.max - timedelta(days=2)
 
@@ -24,7 +24,7 @@ class _InvalidWindow(ValueError):
     """A SendWindow that cannot exist; `field` names the Puzzel sendWindow field at fault."""
 
     def __init__(self, field: str, reason: str) -> None:
-        ValueError.__init__(self, reason)
+        super().__init__(reason)
         self.field = field
 
 
@@ -79,7 +79,7 @@ class SendWindow:
     def next_opening(self, after: datetime) -> datetime | None:
         """`after` (in UTC) if the window is open then, else when it next opens; None once it has closed for good."""
         if after.utcoffset() is None:
-            raise ValueError("next_opening needs an aware datetime")
+            raise ValueError(f"an aware datetime is needed, not {after!r}")
         after = after.astimezone(UTC)
         for opens, closes in self._days_from(after):
             if closes is None or (opens < closes and after < closes):
@@ -116,7 +116,8 @@ class SendWindow:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, str | None]) -> SendWindow:
-        start_date, zone = d["start_date"], d["zone"]
+        """The window `to_dict` stored; a malformed one raises ValueError (stored data, not customer input)."""
+        start_date, zone = d.get("start_date"), d.get("zone")
         if start_date is None or zone is None:
             raise ValueError("a stored send window needs start_date and zone")
         stop_date, start_time, stop_time = d.get("stop_date"), d.get("start_time"), d.get("stop_time")
@@ -144,7 +145,9 @@ class SendWindow:
         """The daily [open, close) pairs, in date order, that may still close after `after` (UTC).
 
         Opening times grow with the date (same wall time, and local times resolve monotonically), so the
-        first pair that closes after `after` holds the next opening.
+        first pair that closes after `after` holds the next opening. A day closes before UTC midnight two
+        days after it (wall times end at 24:00, offsets are above −24 h), so the search starts the day
+        before `after`'s UTC date.
         """
         if self._open_ended:
             yield _instant(self.start_date, self.start_time or _MIDNIGHT, self.zone), None
@@ -258,8 +261,8 @@ def parse_window(
     RFC 3339 timestamp (Go clients marshal time.Time into both), of which only the date or the time part
     and the offset count. A date's offset applies to times that have none: the start date's to the start
     time (00:00 when absent), the stop date's to the stop time, or else the start date's, since a client
-    that gives one offset means it for the whole window. Empty optional fields count as absent. Errors raise MessageError(INVALID_SCHEDULE) naming
-    the field, e.g. "sendWindow.stopTime".
+    that gives one offset means it for the whole window. Empty optional fields count as absent. Errors
+    raise MessageError(INVALID_SCHEDULE) naming the field, e.g. "sendWindow.stopTime".
     """
     start_day, start_offset = _parse_date(start_date, "startDate")
     stop_day, stop_offset = None, None
