@@ -152,15 +152,24 @@ def parse_settings(raw: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def _check(account: Account) -> None:
-    if account.default_originator:
-        try:
-            value, kind = numbers.originator(account.default_originator, account.default_originator_type,
-                                             account.default_country)
-        except GatewayError as error:
-            raise SettingError(f"default_originator: {error.detail}") from None
-        if value != account.default_originator or kind != account.default_originator_type:
-            raise SettingError(f"default_originator: write it as {value!r} with type {kind.value}")
+def _checked(account: Account) -> Account:
+    """The account with its default originator validated, and its type inferred when none was given."""
+    if not account.default_originator:
+        return replace(account, default_originator=None, default_originator_type=None)
+    try:
+        value, kind = numbers.originator(account.default_originator, account.default_originator_type,
+                                         account.default_country)
+    except GatewayError as error:
+        raise SettingError(f"default_originator: {error.detail}") from None
+    if value != account.default_originator:
+        raise SettingError(f"default_originator: write it as {value!r}")
+    return replace(account, default_originator_type=kind)
+
+
+def _only_settings(settings: Mapping[str, Any]) -> None:
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise SettingError(f"not account settings: {', '.join(sorted(unknown))}")
 
 
 class Accounts:
@@ -182,11 +191,9 @@ class Accounts:
                 new_id = account_id if account_id is not None else repo.next_account_id(conn)
                 if repo.get_account(conn, account_id=new_id) is not None:
                     raise SettingError(f"an account with id {new_id} exists")
-                account = replace(Account(id=new_id, name=name, password_hash=hash_password(password)), **settings)
-                if account.default_originator and account.default_originator_type is None:
-                    account = replace(account, default_originator_type=numbers.originator(
-                        account.default_originator, None, account.default_country)[1])
-                _check(account)
+                _only_settings(settings)
+                account = _checked(replace(Account(id=new_id, name=name, password_hash=hash_password(password)),
+                                           **settings))
                 repo.insert_account(conn, account, now)
         except IntegrityError:
             raise SettingError(f"an account named {name!r} or with that id exists") from None
@@ -200,18 +207,17 @@ class Accounts:
             account = repo.get_account(conn, name=name)
             if account is None:
                 raise GatewayError(ErrorCode.NOT_FOUND, f"no account {name!r}", "account")
+            _only_settings(settings)
+            if "default_originator" in settings and "default_originator_type" not in settings:
+                settings = {**settings, "default_originator_type": None}  # inferred again for the new originator
             changed = replace(account, **settings)
-            if changed.default_originator and "default_originator" in settings and \
-                    "default_originator_type" not in settings:
-                changed = replace(changed, default_originator_type=numbers.originator(
-                    changed.default_originator, None, changed.default_country)[1])
             if password is not None:
                 if not password:
                     raise SettingError("password: must not be empty")
                 changed = replace(changed, password_hash=hash_password(password))
             if password is not None or changed.active != account.active:
                 changed = replace(changed, credential_version=account.credential_version + 1)
-            _check(changed)
+            changed = _checked(changed)
             repo.update_account(conn, changed, now)
         return changed
 
@@ -227,13 +233,20 @@ class Accounts:
             return repo.list_accounts(conn)
 
     def add_number(self, name: str, number: str, keyword: str | None = None) -> tuple[str, str]:
-        """Own a number (E.164 or a short code), optionally only for MOs starting with `keyword`."""
+        """Own a number, optionally only for MOs whose first word is `keyword`. `+…`/`00…` is international; other
+        digits are a national number of the account's country when they are one there, else a short code (3 to 8
+        digits)."""
         account = self.get(name)
-        digits = number.strip()
-        if digits.isdigit() and 3 <= len(digits) <= 8:
-            owned = digits  # a short code
-        else:
-            owned = numbers.normalise(digits, numbers.NumberFormat.INTERNATIONAL, account.default_country)
+        raw = number.strip()
+        try:
+            owned = numbers.normalise(raw, numbers.NumberFormat.NATIONAL, account.default_country) \
+                if raw.startswith(("+", "00")) or account.default_country else None
+        except GatewayError:
+            owned = None
+        if owned is None:
+            if not (raw.isdigit() and 3 <= len(raw) <= 8):
+                raise SettingError(f"number: {raw!r} is neither a valid number nor a short code of 3 to 8 digits")
+            owned = raw
         word = (keyword or "").strip().upper()
         if " " in word or len(word) > 40:
             raise SettingError("keyword: one word of at most 40 characters")

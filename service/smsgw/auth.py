@@ -9,16 +9,19 @@ not per request. The account row is read on every request, so a password change 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
 import logging
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from .domain.errors import ErrorCode, RequestError
 from .domain.model import Account
@@ -52,14 +55,26 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 def certificate_fingerprint(pem_or_der: str | bytes) -> str:
-    """SHA-256 of a certificate's DER bytes, lower-case hex: how certificates are registered and compared."""
-    if isinstance(pem_or_der, str) or pem_or_der.lstrip().startswith(b"-----BEGIN"):
-        text = pem_or_der if isinstance(pem_or_der, str) else pem_or_der.decode("ascii")
-        body = "".join(line for line in text.strip().splitlines() if not line.startswith("-----"))
-        der = base64.b64decode(body)
-    else:
+    """SHA-256 of a certificate's DER bytes, lower-case hex: how certificates are registered and compared.
+    Accepts DER, PEM, and PEM URL-escaped as proxies pass it (nginx `$ssl_client_escaped_cert`)."""
+    if isinstance(pem_or_der, bytes) and not pem_or_der.lstrip().startswith(b"-----BEGIN"):
         der = pem_or_der
+    else:
+        text = pem_or_der if isinstance(pem_or_der, str) else pem_or_der.decode("ascii", "replace")
+        text = unquote(text) if "%" in text else text
+        match = _PEM.search(text)
+        if match is None:
+            raise ValueError("not a PEM certificate")
+        try:
+            der = base64.b64decode("".join(match.group(1).split()), validate=True)
+        except binascii.Error:
+            raise ValueError("PEM certificate body is not base64") from None
+    if len(der) < 64 or der[0] != 0x30:  # a DER certificate is a SEQUENCE of a few hundred octets at least
+        raise ValueError("not a DER certificate")
     return hashlib.sha256(der).hexdigest()
+
+
+_PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
 
 
 def normalise_fingerprint(value: str) -> str:
@@ -82,8 +97,12 @@ def client_from_environ(environ: Mapping[str, Any], account: Account) -> Client:
     """The caller's address and certificate. Headers count only when the direct peer is one of the account's trusted
     proxies; then the address is the right-most X-Forwarded-For entry that is not itself a trusted proxy."""
     peer = str(environ.get("REMOTE_ADDR", ""))
-    cert_pem = environ.get("SSL_CLIENT_CERT")
-    certificate = certificate_fingerprint(cert_pem) if cert_pem else None
+    certificate = None
+    if environ.get("SSL_CLIENT_CERT"):
+        try:
+            certificate = certificate_fingerprint(environ["SSL_CLIENT_CERT"])
+        except ValueError as error:
+            log.warning("account %s: unreadable client certificate from %s: %s", account.name, peer, error)
     if not account.trusted_proxies or not _in_networks(peer, account.trusted_proxies):
         return Client(peer, certificate)
     address = peer
@@ -113,7 +132,12 @@ def _in_networks(address: str, networks: tuple[str, ...]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # an IPv4 client on a dual-stack socket
+        ip = ip.ipv4_mapped
     return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+_DUMMY_HASH = hash_password("not an account")
 
 
 class Authenticator:
@@ -133,6 +157,8 @@ class Authenticator:
                     account_id: int | None = None) -> Account:
         """The account `name` (or `account_id`) if `password` is its password and the client may use it."""
         account = self.account(name=name) if account_id is None else self.account(account_id=account_id)
+        if account is None:
+            verify_password(password, _DUMMY_HASH)  # the same time as a wrong password: names stay secret
         if account is None or not self._password_ok(account, password):
             log.info("auth failed: account=%r", name if account_id is None else account_id)
             raise RequestError(ErrorCode.AUTH_FAILED, "invalid credentials", "password")

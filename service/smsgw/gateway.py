@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -46,6 +47,7 @@ from .store.repository import to_dt
 log = logging.getLogger(__name__)
 
 MAX_REF_LENGTH = 100
+MAX_KEY_LENGTH = 200
 MAX_RECEIVE = 1000
 
 
@@ -95,8 +97,10 @@ class Gateway:
             raise RequestError(
                 ErrorCode.INVALID_FIELD, f"batch reference longer than {MAX_REF_LENGTH}", "batchReference"
             )
-        if request.idempotency is not None and request.idempotency.mode is not IdempotencyMode.REPLAY:
-            raise ValueError("a request-wide idempotency key must replay")
+        if request.idempotency is not None:
+            if request.idempotency.mode is not IdempotencyMode.REPLAY:
+                raise ValueError("a request-wide idempotency key must replay")
+            _check_key(request.idempotency, RequestError)
 
         now = self.clock()
         checked: list[_Accepted | Outcome] = []
@@ -104,7 +108,8 @@ class Gateway:
             try:
                 checked.append(self._validate(index, spec, account, request, now))
             except MessageError as error:
-                checked.append(Outcome(index=index, recipient=spec.recipient, client_ref=spec.client_ref, error=error))
+                checked.append(Outcome(index=index, recipient=_shown_recipient(spec.recipient, request, account),
+                                       client_ref=spec.client_ref, error=error))
 
         for attempt in range(3):
             try:
@@ -157,7 +162,8 @@ class Gateway:
                         outcomes[item.index] = item.outcome(error=MessageError(
                             ErrorCode.DUPLICATE, f"client reference {key.key!r} was already used", "clientReference"))
                     elif earlier_row is not None:
-                        outcomes[item.index] = _replayed(item, replay_views.get(earlier_row.message_id))
+                        outcomes[item.index] = _replayed(item, earlier_row.message_id,
+                                                         replay_views.get(earlier_row.message_id))
                     else:
                         repeats[item.index] = seen_in_request[key.key]
                     continue
@@ -191,7 +197,7 @@ class Gateway:
                                  "expires_at": now + _ms(request_key.window)})
             batch = {"id": batch_id, "account_id": account.id, "ref": batch_ref, "face": request.face,
                      "size": len(rows), "created_at": now}
-            repo.insert_submission(conn, batch, rows, key_rows)
+            repo.insert_submission(conn, batch if rows else None, rows, key_rows)
             return result
 
     def _validate(self, index: int, spec: MessageSpec, account: Account, request: SubmitRequest,
@@ -222,6 +228,8 @@ class Gateway:
         if spec.client_ref is not None and len(spec.client_ref) > MAX_REF_LENGTH:
             raise MessageError(ErrorCode.INVALID_FIELD, f"client reference longer than {MAX_REF_LENGTH}",
                                "clientReference")
+        if spec.idempotency is not None:
+            _check_key(spec.idempotency, MessageError)
         due, expires = self._schedule(spec, account, now)
         status = Status.SCHEDULED if due > now else Status.ACCEPTED
         row = (
@@ -252,32 +260,35 @@ class Gateway:
         return value, kind
 
     def _schedule(self, spec: MessageSpec, account: Account, now: int) -> tuple[int, int]:
-        """(due, expires) in epoch ms, from send-at, the send window and validity."""
+        """(due, expires) in epoch ms. A relative validity (the message's or the account's) counts from when the
+        message may first be sent; an absolute one is kept; a send window's last close bounds both."""
         if spec.validity is not None and spec.expires_at is not None:
             raise MessageError(ErrorCode.INVALID_VALIDITY, "give a validity period or an expiry time, not both",
                                "validity")
-        if spec.expires_at is not None:
-            expires = repo.to_ms(spec.expires_at)
-            if expires <= now:
-                raise MessageError(ErrorCode.INVALID_VALIDITY, f"expiry time {spec.expires_at.isoformat()} has "
-                                   "passed", "expires")
-        elif spec.validity is not None:
-            if spec.validity <= timedelta(0):
-                raise MessageError(ErrorCode.INVALID_VALIDITY, "validity period must be positive", "validity")
-            expires = now + _ms(spec.validity)
-        else:
-            expires = now + account.default_validity * 1000
+        if spec.validity is not None and spec.validity <= timedelta(0):
+            raise MessageError(ErrorCode.INVALID_VALIDITY, "validity period must be positive", "validity")
+        if spec.expires_at is not None and repo.to_ms(spec.expires_at) <= now:
+            raise MessageError(ErrorCode.INVALID_VALIDITY, f"expiry time {spec.expires_at.isoformat()} has passed",
+                               "expires")
 
         due = max(now, repo.to_ms(spec.send_at)) if spec.send_at is not None else now
         window = spec.send_window
+        close = None
         if window is not None:
             opening = window.next_opening(to_dt(due))
             if opening is None:
                 raise MessageError(ErrorCode.INVALID_SCHEDULE, "the send window has already closed", "sendWindow")
             due = repo.to_ms(opening)
             close = window.final_close()
-            if close is not None:
-                expires = min(expires, repo.to_ms(close))
+
+        if spec.expires_at is not None:
+            expires = repo.to_ms(spec.expires_at)
+        elif spec.validity is not None:
+            expires = due + _ms(spec.validity)
+        else:
+            expires = due + account.default_validity * 1000
+        if close is not None:
+            expires = min(expires, repo.to_ms(close))
         if due >= expires:
             raise MessageError(ErrorCode.INVALID_SCHEDULE, "the message would expire before it may be sent",
                                "sendWindow" if window else "validity")
@@ -297,9 +308,9 @@ class Gateway:
         """Every state a message has been in, from its first, with times and error codes."""
         view = self.status(message_id)
         with self.store.read() as conn:
-            later = repo.history(conn, message_id)
-        first = Status.SCHEDULED if view.due_at > view.created_at else Status.ACCEPTED
-        return [(first, view.created_at, None), *later]
+            transitions = repo.history(conn, message_id)
+        first = transitions[0][0] if transitions else view.status
+        return [(first, view.created_at, None), *((new, at, error) for _, new, at, error in transitions)]
 
     def messages(self, *, account: Account | None = None, status: Status | None = None, recipient: str | None = None,
                  batch_ref: str | None = None, before_id: int | None = None, limit: int = 50) -> list[MessageView]:
@@ -364,7 +375,9 @@ class Gateway:
                   operator: str | None = None, received_at: datetime | None = None) -> Inbound:
         """Store an MO and queue it for the account that owns its destination (and keyword, when one is set)."""
         now = self.clock()
-        keyword = (text or "").split(maxsplit=1)[0].upper() if (text or "").strip() else ""
+        originator, destination = _mo_address(originator), _mo_address(destination)
+        first_word = _KEYWORD.match(text or "")
+        keyword = first_word.group(1).upper() if first_word else ""
         with self.store.write() as conn:
             account_id = repo.route_inbound(conn, destination, keyword)
             mo = Inbound(id=self.ids.one(), account_id=account_id, originator=originator, destination=destination,
@@ -380,13 +393,42 @@ class Gateway:
         return mo
 
 
+_KEYWORD = re.compile(r"\s*(\w+)")
+
+
+def _mo_address(raw: str) -> str:
+    """An MO address as numbers are owned: E.164 for international numbers (SMSCs often omit the "+"), short codes
+    and alphanumerics as they are."""
+    address = raw.strip()
+    if address.startswith("00") and address[2:].isdigit():
+        return "+" + address[2:]
+    if address.isdigit() and len(address) > 8:
+        return "+" + address
+    return address
+
+
+def _shown_recipient(raw: str, request: SubmitRequest, account: Account) -> str:
+    """A refused message's recipient as the outcome shows it: normalised when the number itself was fine."""
+    try:
+        return numbers.normalise(raw, request.number_format, account.default_country)
+    except MessageError:
+        return raw
+
+
+def _check_key(key: IdempotencyKey, error: type[GatewayError]) -> None:
+    if not key.key or len(key.key) > MAX_KEY_LENGTH:
+        raise error(ErrorCode.INVALID_FIELD, f"idempotency key must be 1 to {MAX_KEY_LENGTH} characters", "key")
+    if key.window <= timedelta(0):
+        raise ValueError("an idempotency window must be positive")
+
+
 def _ms(delta: timedelta) -> int:
     return int(delta.total_seconds() * 1000)
 
 
-def _replayed(item: _Accepted, view: MessageView | None) -> Outcome:
+def _replayed(item: _Accepted, message_id: int, view: MessageView | None) -> Outcome:
     if view is None:  # the message was purged; the key still names its id
-        return item.outcome(replayed=True)
+        return item.outcome(message_id, replayed=True)
     return Outcome(index=item.index, recipient=view.recipient, message_id=view.id, status=view.status,
                    parts=view.parts, encoding=view.encoding, client_ref=view.client_ref, replayed=True)
 

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from smsgw.accounts import Accounts
 from smsgw.domain.errors import ErrorCode, GatewayError, RequestError
@@ -145,8 +146,8 @@ def test_pending_batches_lists_batches_with_unsent_messages(
 
 def three_mos(gateway: Gateway, accounts: Accounts) -> None:
     accounts.add_number("acme", SHORT)
-    for text in ("one", "two", "three"):
-        gateway.ingest_mo("+4792000001", SHORT, text=text)
+    for body in ("one", "two", "three"):
+        gateway.ingest_mo("+4792000001", SHORT, text=body)
 
 
 def texts(items: list[ReportItem]) -> list[str | None]:
@@ -277,3 +278,64 @@ def test_ingest_mo_keeps_the_time_the_network_received_it(
         received, datetime.fromtimestamp(clock() / 1000, UTC)]
     assert (given.received_at, defaulted.received_at) == (received, datetime.fromtimestamp(clock() / 1000, UTC))
     assert items[0].created_at == datetime.fromtimestamp(clock() / 1000, UTC)
+
+
+# --- races and history ------------------------------------------------------------------------------------------
+
+
+def test_a_message_submitted_while_its_batch_is_cancelled_is_not_reported_cancelled(
+    gateway: Gateway, store: Store, account: Account
+) -> None:
+    if store.is_sqlite:
+        pytest.skip("SQLite lets one writer in at a time: a worker cannot submit in the middle of a cancel")
+    result = gateway.submit(account, SubmitRequest([MessageSpec(NO, "a"), MessageSpec(NO, "b")], batch_ref="race"))
+    first, second = ids(result)
+    fired: list[bool] = []
+
+    def worker_submits_second(conn: object, cursor: object, statement: str, *_: object) -> None:
+        # Right after cancel_pending reads the pending messages, before it changes them: the worker claims and
+        # submits `second`. If the cancel holds the row (SELECT … FOR UPDATE), the worker has to wait: give up.
+        if not fired and statement.lstrip().upper().startswith("SELECT MESSAGES.ID, MESSAGES.CLIENT_REF"):
+            fired.append(True)
+            try:
+                with store.write() as worker:
+                    worker.execute(text("SET LOCAL lock_timeout = '1s'"))
+                    worker.execute(update(messages).where(messages.c.id == second).values(status="submitted"))
+            except OperationalError:
+                pass
+
+    event.listen(store.engine, "after_cursor_execute", worker_submits_second)
+    try:
+        cancelled = {c.message_id for c in gateway.cancel_batch(account, "race")}
+    finally:
+        event.remove(store.engine, "after_cursor_execute", worker_submits_second)
+    # Whoever won, what cancel_batch says, the message rows, their history and the DRs must agree.
+    assert first in cancelled
+    for message_id in (first, second):
+        is_cancelled = gateway.status(message_id).status is Status.CANCELLED
+        assert (message_id in cancelled) == is_cancelled, message_id
+        assert (Status.CANCELLED in [h[0] for h in gateway.history(message_id)]) == is_cancelled, message_id
+    assert {i.message.id for i in gateway.receive(account, 10) if i.message} == cancelled
+
+
+def test_history_starts_with_accepted_even_after_a_retry_moved_the_due_time(
+    gateway: Gateway, store: Store, account: Account
+) -> None:
+    [message_id] = ids(gateway.submit(account, SubmitRequest([MessageSpec(NO, "hi")])))
+    with store.write() as conn:  # what the worker does on a temporary failure
+        conn.execute(update(messages).where(messages.c.id == message_id)
+                     .values(due_at=messages.c.due_at + 30_000, attempts=1))
+    assert gateway.history(message_id)[0][0] is Status.ACCEPTED
+
+
+def test_a_batch_reference_reused_in_two_requests_names_all_their_messages(
+    gateway: Gateway, account: Account, other: Account
+) -> None:
+    first = gateway.submit(account, SubmitRequest([MessageSpec(NO, "a")], batch_ref="daily"))
+    second = gateway.submit(account, SubmitRequest([MessageSpec(NO, "b"), MessageSpec(NO, "c")], batch_ref="daily"))
+    theirs = gateway.submit(other, SubmitRequest([MessageSpec(NO, "d")], batch_ref="daily"))
+    assert gateway.batch_status(account, "daily").total == 3
+    cancelled = gateway.cancel_batch(account, "daily")
+    assert sorted(c.message_id for c in cancelled) == sorted(ids(first) + ids(second))
+    assert gateway.status(ids(theirs)[0]).status is Status.ACCEPTED
+    assert gateway.batch_status(other, "daily").total == 1

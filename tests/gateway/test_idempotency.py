@@ -8,6 +8,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
 
+import pytest
+from sqlalchemy import delete, update
+
 from smsgw.domain.errors import ErrorCode
 from smsgw.domain.model import (
     Account,
@@ -20,6 +23,7 @@ from smsgw.domain.model import (
 )
 from smsgw.gateway import Gateway
 from smsgw.store.database import Store
+from smsgw.store.tables import messages
 
 NO = "+4741000000"
 
@@ -132,10 +136,6 @@ def test_replay_mode_answers_a_repeat_with_the_first_message_and_stores_nothing_
 def test_replay_mode_reports_the_first_messages_current_status(
     gateway: Gateway, account: Account, store: Store
 ) -> None:
-    from sqlalchemy import update
-
-    from smsgw.store.tables import messages
-
     first = one(gateway, account, replay("sub-2")).outcomes[0]
     with store.write() as conn:
         conn.execute(update(messages).where(messages.c.id == first.message_id).values(status="delivered"))
@@ -265,3 +265,32 @@ def test_concurrent_submits_with_one_replay_key_store_one_message(
     assert len({r.outcomes[0].message_id for r in results}) == 1
     assert sorted(r.outcomes[0].replayed for r in results) == [False, True, True, True]
     assert count(account) == 1
+
+
+def test_replay_of_a_purged_message_still_answers_with_its_id(
+    gateway: Gateway, account: Account, store: Store, count: Callable[..., int]
+) -> None:
+    first = one(gateway, account, replay("sub-purged")).outcomes[0]
+    with store.write() as conn:  # what a retention job does to old messages
+        conn.execute(delete(messages).where(messages.c.id == first.message_id))
+    repeat = one(gateway, account, replay("sub-purged")).outcomes[0]
+    assert repeat.replayed and count(account) == 0
+    assert repeat.accepted or repeat.error is not None, "an outcome must be accepted or refused"
+    assert repeat.message_id == first.message_id
+
+
+def test_an_over_long_idempotency_key_is_refused_for_its_message_only(
+    gateway: Gateway, account: Account, count: Callable[..., int]
+) -> None:
+    long_key = replay("k" * 201)
+    result = gateway.submit(account, SubmitRequest([MessageSpec(NO, "keyed", idempotency=long_key),
+                                                    MessageSpec(NO, "plain")]))
+    keyed, plain = result.outcomes
+    assert keyed.error is not None and keyed.error.code is ErrorCode.INVALID_FIELD
+    assert plain.accepted and count(account) == 1
+
+
+def test_a_request_wide_key_must_replay(gateway: Gateway, account: Account, count: Callable[..., int]) -> None:
+    with pytest.raises(ValueError, match="must replay"):
+        gateway.submit(account, SubmitRequest([MessageSpec(NO, "hi")], idempotency=reject("req-x")))
+    assert count() == 0

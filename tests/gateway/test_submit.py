@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,6 +25,7 @@ from smsgw.domain.model import (
 from smsgw.domain.numbers import NumberFormat, OriginatorType
 from smsgw.domain.validity import SendWindow
 from smsgw.gateway import Gateway
+from smsgw.store import repository
 
 NO = "+4741000000"
 OSLO = ZoneInfo("Europe/Oslo")
@@ -182,7 +184,7 @@ def test_a_send_window_makes_the_message_due_at_its_next_opening_and_expire_at_i
     assert view.expires_at == datetime.combine(start + timedelta(days=1), time(17), OSLO)
 
 
-def test_a_send_window_closing_after_the_validity_keeps_the_validity(
+def test_a_relative_validity_counts_from_the_window_opening(
     clocked: Gateway, clock: Callable[[], int], account: Account
 ) -> None:
     now = clock()
@@ -193,17 +195,17 @@ def test_a_send_window_closing_after_the_validity_keeps_the_validity(
     ])).outcomes[0]
     view = view_of(clocked, outcome)
     assert view.due_at == datetime.combine(start, time(9), OSLO)
-    assert view.expires_at == dt(now + 3 * 86_400_000)
+    assert view.expires_at == view.due_at + timedelta(days=3)
 
 
-def test_a_send_window_opening_after_the_message_expires_is_refused(
+def test_a_send_window_opening_after_the_expiry_time_is_refused(
     clocked: Gateway, clock: Callable[[], int], account: Account
 ) -> None:
     now = clock()
     start = oslo_today(now) + timedelta(days=3)
     window = SendWindow(start, start, time(9), time(17))
     outcome = clocked.submit(account, SubmitRequest([
-        MessageSpec(NO, "hi", send_window=window, validity=timedelta(hours=1)),
+        MessageSpec(NO, "hi", send_window=window, expires_at=dt(now + 3_600_000)),
     ])).outcomes[0]
     assert outcome.error is not None and outcome.error.code is ErrorCode.INVALID_SCHEDULE
     assert not outcome.accepted
@@ -360,3 +362,40 @@ def test_status_with_an_account_hides_other_accounts_messages(
     with pytest.raises(GatewayError) as caught:
         view_of(gateway, outcome, other)
     assert caught.value.code is ErrorCode.NOT_FOUND
+
+
+def test_a_send_window_open_now_makes_the_message_due_at_once(
+    clocked: Gateway, clock: Callable[[], int], account: Account
+) -> None:
+    now = clock()
+    today = oslo_today(now)
+    window = SendWindow(today - timedelta(days=1), today + timedelta(days=1))  # whole days
+    outcome = clocked.submit(account, SubmitRequest([MessageSpec(NO, "hi", send_window=window)])).outcomes[0]
+    assert outcome.status is Status.ACCEPTED
+    view = view_of(clocked, outcome)
+    assert view.due_at == dt(now)
+    assert view.expires_at == datetime.combine(today + timedelta(days=2), time(0), OSLO)
+
+
+def test_a_refused_message_with_a_valid_recipient_reports_it_normalised(gateway: Gateway, account: Account) -> None:
+    outcome = gateway.submit(account, SubmitRequest([MessageSpec("0047 41 00 00 00", "")])).outcomes[0]
+    assert outcome.error is not None and outcome.error.code is ErrorCode.MISSING_FIELD
+    assert outcome.recipient == "+4741000000"
+
+
+def test_a_failure_while_storing_a_request_stores_none_of_its_messages(
+    gateway: Gateway, account: Account, count: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = repository.insert_submission
+
+    def insert_then_fail(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(repository, "insert_submission", insert_then_fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        gateway.submit(account, SubmitRequest([MessageSpec(NO, "a"), MessageSpec(NO, "b")], batch_ref="lost"))
+    assert count() == 0
+    monkeypatch.undo()
+    assert [o.accepted for o in gateway.submit(account, SubmitRequest([MessageSpec(NO, "c")])).outcomes] == [True]
+    assert count() == 1

@@ -113,7 +113,8 @@ class IdempotencyMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyKey:
-    """A client's key for a message or a request, unique per account for `window` (repeats extend nothing)."""
+    """A client's key for a message or a request, unique per account for `window`. A repeated request key restarts
+    its window (OpenMarket's submitid); a repeated message key does not."""
 
     key: str
     mode: IdempotencyMode

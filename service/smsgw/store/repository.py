@@ -184,13 +184,14 @@ _PG_COPY = f"COPY messages ({_COLUMN_LIST}) FROM STDIN"
 
 def insert_submission(
     conn: Connection,
-    batch: Mapping[str, Any],
+    batch: Mapping[str, Any] | None,
     message_rows: Sequence[tuple[Any, ...]],
     key_rows: Sequence[Mapping[str, Any]],
 ) -> None:
     """One request's batch, messages (tuples in MESSAGE_COLUMNS order) and idempotency keys, in the caller's
-    transaction."""
-    conn.execute(insert(batches), [batch])
+    transaction. No batch row when nothing of the request was accepted."""
+    if batch is not None:
+        conn.execute(insert(batches), [batch])
     if message_rows:
         if conn.dialect.name == "postgresql":
             with conn.connection.driver_connection.cursor() as cursor, cursor.copy(_PG_COPY) as copy:  # type: ignore[union-attr]
@@ -268,13 +269,14 @@ def list_messages(
     return [view_from_row(r) for r in conn.execute(query)]
 
 
-def history(conn: Connection, message_id: int) -> list[tuple[Status, datetime, str | None]]:
+def history(conn: Connection, message_id: int) -> list[tuple[Status, Status, datetime, str | None]]:
+    """(previous, new, when, error code) for each transition, oldest first."""
     rows = conn.execute(
-        select(status_history.c.status, status_history.c.at, status_history.c.error_code)
+        select(status_history.c.previous, status_history.c.status, status_history.c.at, status_history.c.error_code)
         .where(status_history.c.message_id == message_id)
         .order_by(status_history.c.id)
     )
-    return [(Status(r.status), to_dt(r.at), r.error_code) for r in rows]
+    return [(Status(r.previous), Status(r.status), to_dt(r.at), r.error_code) for r in rows]
 
 
 def batch_counts(conn: Connection, account_id: int, batch_ref: str) -> dict[Status, int]:
@@ -301,31 +303,33 @@ def pending_batches(conn: Connection, account_id: int) -> list[tuple[str, int]]:
 
 
 def cancel_pending(conn: Connection, account_id: int, batch_ref: str, now_ms: int) -> list[Any]:
-    """Cancel a batch's messages that are not yet sent; returns (id, client_ref, reports) of each one cancelled."""
+    """Cancel a batch's messages that are not yet sent; returns (id, client_ref, reports) of each one cancelled.
+
+    The rows are locked first (FOR UPDATE on PostgreSQL; SQLite has one writer at a time), so a message a worker
+    takes meanwhile is either waited for and then skipped, or cancelled before the worker sees it — never both."""
     pending = [Status.ACCEPTED.value, Status.SCHEDULED.value]
     rows: list[Any] = []
     for chunk in _chunks(batch_ids(conn, account_id, batch_ref)):
         rows += conn.execute(
-            select(messages.c.id, messages.c.client_ref, messages.c.reports)
+            select(messages.c.id, messages.c.client_ref, messages.c.reports, messages.c.status)
             .where(messages.c.batch_id.in_(chunk), messages.c.status.in_(pending))
             .order_by(messages.c.id)
+            .with_for_update()
         ).all()
-    ids = [r.id for r in rows]
-    for chunk in _chunks(ids):
-        conn.execute(
-            update(messages)
-            .where(messages.c.id.in_(chunk), messages.c.status.in_(pending))
-            .values(status=Status.CANCELLED.value, updated_at=now_ms)
-        )
-    record_history(conn, [(i, Status.CANCELLED, None) for i in ids], now_ms)
+    for chunk in _chunks([r.id for r in rows]):
+        conn.execute(update(messages).where(messages.c.id.in_(chunk)).values(status=Status.CANCELLED.value,
+                                                                           updated_at=now_ms))
+    record_history(conn, [(r.id, Status(r.status), Status.CANCELLED, None) for r in rows], now_ms)
     return rows
 
 
-def record_history(conn: Connection, changes: Sequence[tuple[int, Status, str | None]], now_ms: int) -> None:
+def record_history(conn: Connection, changes: Sequence[tuple[int, Status, Status, str | None]], now_ms: int) -> None:
+    """(message id, previous, new, error code) per transition."""
     if changes:
         conn.execute(
             insert(status_history),
-            [{"message_id": i, "status": s.value, "error_code": e, "at": now_ms} for i, s, e in changes],
+            [{"message_id": i, "previous": p.value, "status": s.value, "error_code": e, "at": now_ms}
+             for i, p, s, e in changes],
         )
 
 

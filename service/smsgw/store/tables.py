@@ -141,12 +141,14 @@ segments = Table(
     Index("ix_segments_smsc_id", "smsc_id"),
 )
 
-# Every transition after a message's first state (its first state and time are on the message row).
+# Every transition of a message, with the state it left: a message's first state is the `previous` of its first
+# transition (or its current status if it has none), so submitting writes no history rows.
 status_history = Table(
     "status_history",
     metadata,
     Column("id", AutoId, primary_key=True, autoincrement=True),
     Column("message_id", BigInteger, nullable=False),
+    Column("previous", String(16), nullable=False),
     Column("status", String(16), nullable=False),
     Column("error_code", String(40)),
     Column("at", BigInteger, nullable=False),

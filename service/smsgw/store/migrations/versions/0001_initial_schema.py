@@ -205,6 +205,7 @@ def upgrade() -> None:
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("message_id", sa.BigInteger(), nullable=False),
+        sa.Column("previous", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("error_code", sa.String(length=40), nullable=True),
         sa.Column("at", sa.BigInteger(), nullable=False),
