@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,5 +53,10 @@ def _json(body: dict[str, Any], status: int) -> Response:
 
 def create_app() -> App:
     """Factory for the HTTP server: each server process opens its own services from the environment."""
+    # granian copies the process environment into every request's environ: a client certificate variable there
+    # would vouch for every caller.
+    for key in [k for k in os.environ if k.startswith("SSL_CLIENT_")]:
+        log.warning("ignoring %s from the process environment: it would look like every caller's certificate", key)
+        del os.environ[key]
     settings = Settings.from_env()
     return App(Services.open(settings.database_url, migrate=False))

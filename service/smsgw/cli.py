@@ -87,8 +87,9 @@ def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, 
     services.close()
     os.environ.update(SMSGW_DATABASE_URL=url, SMSGW_LISTEN=listen, SMSGW_SMSC=smsc)
     click.echo(f"smsgw serving on http://{host}:{port} ({workers} workers, database {url})", err=True)
+    # Threads per worker about the size of its database pool; a stuck request cannot hold a shutdown forever.
     Granian("smsgw.app:create_app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
-            factory=True, log_access=False).serve()
+            blocking_threads=4, backpressure=16, workers_kill_timeout=30, factory=True, log_access=False).serve()
 
 
 @main.group()
