@@ -66,9 +66,11 @@ class Child:
         self.proc.stdin.flush()
 
     def kill(self) -> None:
-        """SIGKILL, then reap it."""
+        """SIGKILL, then reap it; fails the test if the child had already ended by itself."""
         os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        code = self.proc.wait(timeout=10)
+        if code != -signal.SIGKILL:
+            pytest.fail(f"child {self.pid} had already exited ({code}) before the kill; stderr:\n{self.stderr()}")
 
     def finish(self, timeout: float = 60) -> None:
         """Wait for a clean exit; fails the test with the child's stderr otherwise."""

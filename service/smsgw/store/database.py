@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,7 +93,19 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     # The driver's own transaction handling is switched off; `_sqlite_begin` issues BEGIN itself.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL needs the write lock, and SQLite does not wait for it here (busy_timeout does not
+    # apply): when several processes open a new database at once, the others retry until the first has switched.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    if mode != "wal":
+        raise RuntimeError(f"SQLite refused WAL mode (journal_mode is {mode!r}); is the file on a network share?")
     # NORMAL in WAL mode: a commit survives any crash of the process (the WAL is written before COMMIT returns) and
     # the file never corrupts; only a power cut or OS crash may lose the last commits. FULL halves bulk throughput
     # (every checkpoint waits for fsync). Deployments that need power-cut durability use PostgreSQL (see README).

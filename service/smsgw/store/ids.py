@@ -95,6 +95,7 @@ class NodeLease:
         self.node = -1
         self.valid_until = 0
         self._stop = threading.Event()
+        self._renewing = threading.Lock()  # renew() and release() never interleave
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> int:
@@ -135,19 +136,22 @@ class NodeLease:
         return result.rowcount == 1
 
     def renew(self) -> bool:
-        until = now_ms() + LEASE_MS
-        with self.store.write() as conn:
-            result = conn.execute(
-                update(node_leases)
-                .where(node_leases.c.node_id == self.node, node_leases.c.holder == self.holder)
-                .values(expires_at=until)
-            )
-        if result.rowcount == 1:
-            self.valid_until = until
-            return True
-        log.error("id node %d: lease taken over by another process", self.node)
-        self.valid_until = 0
-        return False
+        with self._renewing:
+            if self._stop.is_set():
+                return False
+            until = now_ms() + LEASE_MS
+            with self.store.write() as conn:
+                result = conn.execute(
+                    update(node_leases)
+                    .where(node_leases.c.node_id == self.node, node_leases.c.holder == self.holder)
+                    .values(expires_at=until)
+                )
+            if result.rowcount == 1:
+                self.valid_until = until
+                return True
+            log.error("id node %d: lease taken over by another process", self.node)
+            self.valid_until = 0
+            return False
 
     def start(self) -> IdAllocator:
         """Acquire a node, keep it renewed, and return its allocator."""
@@ -165,11 +169,13 @@ class NodeLease:
                 log.exception("id node %d: lease renewal failed; will retry", self.node)
 
     def release(self) -> None:
-        self._stop.set()
-        if self.node >= 0:
-            with self.store.write() as conn:
-                conn.execute(
-                    delete(node_leases).where(node_leases.c.node_id == self.node,
-                                              node_leases.c.holder == self.holder)
-                )
+        """Give the node back. Waits for a renewal in flight, so none can revive the lease afterwards."""
+        with self._renewing:
+            self._stop.set()
             self.valid_until = 0
+            if self.node >= 0:
+                with self.store.write() as conn:
+                    conn.execute(
+                        delete(node_leases).where(node_leases.c.node_id == self.node,
+                                                  node_leases.c.holder == self.holder)
+                    )
