@@ -180,6 +180,8 @@ MESSAGE_COLUMNS = tuple(c.name for c in messages.c)
 _COLUMN_LIST = ", ".join(MESSAGE_COLUMNS)
 _SQLITE_INSERT = f"INSERT INTO messages ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(MESSAGE_COLUMNS))})"
 _PG_COPY = f"COPY messages ({_COLUMN_LIST}) FROM STDIN"
+_PG_INSERT = f"INSERT INTO messages ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(MESSAGE_COLUMNS))})"
+_COPY_FROM = 50  # below this many rows COPY's setup costs more than it saves
 
 
 def insert_submission(
@@ -193,7 +195,9 @@ def insert_submission(
     if batch is not None:
         conn.execute(insert(batches), [batch])
     if message_rows:
-        if conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql" and len(message_rows) < _COPY_FROM:
+            conn.exec_driver_sql(_PG_INSERT, list(message_rows))
+        elif conn.dialect.name == "postgresql":
             with conn.connection.driver_connection.cursor() as cursor, cursor.copy(_PG_COPY) as copy:  # type: ignore[union-attr]
                 for row in message_rows:
                     copy.write_row(row)
