@@ -6,6 +6,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable
+from multiprocessing.util import Finalize
 from typing import Any
 
 from sqlalchemy import text
@@ -59,4 +60,8 @@ def create_app() -> App:
         log.warning("ignoring %s from the process environment: it would look like every caller's certificate", key)
         del os.environ[key]
     settings = Settings.from_env()
-    return App(Services.open(settings.database_url, migrate=False))
+    services = Services.open(settings.database_url, migrate=False)
+    # Give the id node back when the worker stops. Server workers are multiprocessing children, which leave through
+    # os._exit: atexit never runs there, multiprocessing's own finalizers do (and at exit in a main process too).
+    Finalize(services, services.close, exitpriority=10)
+    return App(services)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import click
@@ -20,8 +22,9 @@ from .config import Settings, parse_listen
 from .domain import encoding
 from .domain.errors import GatewayError
 from .domain.model import Account, MessageSpec, MessageView, Status, SubmitRequest
-from .domain.numbers import NumberFormat
+from .domain.numbers import NumberFormat, normalise
 from .services import Services
+from .store.database import safe_url
 
 log = logging.getLogger("smsgw")
 
@@ -31,17 +34,24 @@ def _fail(message: str) -> None:
 
 
 def _open(ctx: click.Context) -> Services:
-    settings: Settings = ctx.obj
-    try:
-        services = Services.open(settings.database_url)
-    except Exception as error:
-        raise click.ClickException(f"cannot open the database {settings.database_url}: {error}") from None
+    services = _services(ctx.obj.database_url)
     ctx.call_on_close(services.close)
     return services
 
 
+def _services(url: str) -> Services:
+    try:
+        return Services.open(url)
+    except Exception as error:
+        raise click.ClickException(f"cannot open the database {safe_url(url)}: {error}") from None
+
+
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    click.echo(json.dumps(data, indent=2, default=_json_value, ensure_ascii=False))
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 @click.group()
@@ -52,7 +62,10 @@ def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
     """smsgw: an SMS gateway behind the Puzzel, O2, Modica, OpenMarket and Rapporto interfaces."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        raise click.ClickException(f"bad SMSGW_* setting in the environment: {error}") from None
     if database_url:
         settings = Settings(**{**asdict(settings), "database_url": database_url})
     ctx.obj = settings
@@ -83,10 +96,14 @@ def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, 
     if smsc != "simulator" and not smsc.startswith(("smpp://", "smpps://")):
         raise click.BadParameter("simulator or smpp://system_id:password@host:port", param_hint="--smsc")
     logging.getLogger().setLevel(logging.INFO)
-    services = Services.open(url)  # migrates once here, before the server processes start
-    services.close()
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {listen}: {error.strerror or error}") from None
+    _services(url).close()  # migrates once here, before the server processes start
     os.environ.update(SMSGW_DATABASE_URL=url, SMSGW_LISTEN=listen, SMSGW_SMSC=smsc)
-    click.echo(f"smsgw serving on http://{host}:{port} ({workers} workers, database {url})", err=True)
+    click.echo(f"smsgw serving on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}, "
+               f"database {safe_url(url)})", err=True)
     # Threads per worker about the size of its database pool; a stuck request cannot hold a shutdown forever.
     Granian("smsgw.app:create_app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
             blocking_threads=4, backpressure=16, workers_kill_timeout=30, factory=True, log_access=False).serve()
@@ -103,8 +120,11 @@ def upgrade(ctx: click.Context) -> None:
     """Migrate the schema to the newest revision (safe to run while others do)."""
     from .store.database import Store
 
-    store = Store(ctx.obj.database_url)
-    store.migrate()
+    try:
+        store = Store(ctx.obj.database_url)
+        store.migrate()
+    except Exception as error:
+        raise click.ClickException(f"cannot migrate {safe_url(ctx.obj.database_url)}: {error}") from None
     store.dispose()
     click.echo("database is at the newest revision", err=True)
 
@@ -124,7 +144,7 @@ def _settings(raw: dict[str, str | None]) -> dict[str, Any]:
     try:
         return parse_settings({k: v for k, v in raw.items() if v is not None})
     except SettingError as error:
-        raise click.UsageError(str(error)) from None
+        raise click.ClickException(str(error)) from None
 
 
 def _account_dict(account: Account, numbers: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -296,6 +316,9 @@ def messages(ctx: click.Context, account_name: str | None, status_name: str | No
     services = _open(ctx)
     try:
         acct = services.accounts.get(account_name) if account_name else None
+        if recipient is not None:  # read the number the way `send` does
+            recipient = normalise(recipient, NumberFormat.NATIONAL if acct and acct.default_country
+                                  else NumberFormat.INTERNATIONAL, acct.default_country if acct else None)
     except GatewayError as error:
         _fail(error.detail)
     found = services.gateway.messages(account=acct, status=Status(status_name) if status_name else None,

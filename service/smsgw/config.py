@@ -26,9 +26,18 @@ class Settings:
             database_url=env.get("SMSGW_DATABASE_URL", DEFAULT_DATABASE_URL),
             listen=env.get("SMSGW_LISTEN", DEFAULT_LISTEN),
             smsc=env.get("SMSGW_SMSC", DEFAULT_SMSC),
-            workers=int(env.get("SMSGW_WORKERS", "2")),
-            max_request_bytes=int(env.get("SMSGW_MAX_REQUEST_BYTES", str(8 * 1024 * 1024))),
+            workers=_positive(env, "SMSGW_WORKERS", 2),
+            max_request_bytes=_positive(env, "SMSGW_MAX_REQUEST_BYTES", 8 * 1024 * 1024),
         )
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a positive whole number, got {raw!r}")
+    return int(raw)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -83,6 +83,8 @@ class Gateway:
     # --- submit -----------------------------------------------------------------------------------------------
 
     def submit(self, account: Account, request: SubmitRequest) -> SubmitResult:
+        if not account.active:
+            raise RequestError(ErrorCode.ACCOUNT_DISABLED, f"account {account.name} is disabled", "account")
         count = len(request.messages)
         if count == 0:
             raise RequestError(ErrorCode.NO_MESSAGES, "the request holds no message", field="message")

@@ -31,6 +31,14 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def safe_url(url: str) -> str:
+    """A database URL fit for logs and messages: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
 class Store:
     """The engine plus the two ways in: `read()` and `write()` (a transaction that owns the write lock at once)."""
 
