@@ -6,6 +6,7 @@ fails instead when CI=true: CI must run everything.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -45,14 +46,10 @@ def _pg_available() -> str | None:
         return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(error).__name__}"
 
 
-_PG_PROBLEM: str | None | bool = False
-
-
+@functools.cache
 def pg_problem() -> str | None:
-    global _PG_PROBLEM
-    if _PG_PROBLEM is False:
-        _PG_PROBLEM = _pg_available()
-    return _PG_PROBLEM  # type: ignore[return-value]
+    """Why PostgreSQL cannot be used here, or None; asked once per test process."""
+    return _pg_available()
 
 
 def fresh_pg_database() -> tuple[str, str]:
