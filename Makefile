@@ -32,7 +32,10 @@ quick: $(STAMP)
 	$(BIN)/pytest -q -x -m 'not slow' tests
 
 bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	command -v wrk >/dev/null || { apt-get update && apt-get install -y wrk; }
 	$(BIN)/python bench/submit.py
+	$(BIN)/python bench/wsgi_servers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
