@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from smsgw.accounts import Accounts
+from smsgw.app import App
 from smsgw.auth import Authenticator
 from smsgw.domain.model import Account
 from smsgw.gateway import Gateway
+from smsgw.services import Services
 from smsgw.store.database import Store
 from smsgw.store.ids import NodeLease
 
@@ -122,3 +126,24 @@ def authenticator(store: Store) -> Authenticator:
 @pytest.fixture
 def account(accounts: Accounts) -> Account:
     return accounts.create("acme", "s3cret", default_country="NO")
+
+
+@pytest.fixture
+def services(sqlite_url: str) -> Iterator[Services]:
+    """Every part of one gateway process on a fresh SQLite database."""
+    opened = Services.open(sqlite_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def live_url(services: Services) -> Iterator[str]:
+    """The whole WSGI app serving on a real socket (a threaded HTTP/1.1 server); yields its base URL."""
+    app = App(services)
+    WSGIRequestHandler.protocol_version = "HTTP/1.1"  # keep-alive, as clients of these vendors expect
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=WSGIRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)

@@ -1,4 +1,4 @@
-"""The WSGI application: health now; the SOAP and HTTP faces, metrics and the admin console mount here."""
+"""The WSGI application: health, the HTTP facade's dialects; the SOAP faces, metrics and the console mount here."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from . import facade
 from .config import Settings
 from .services import Services
 
@@ -21,9 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class App:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, settings: Settings | None = None) -> None:
         self.services = services
-        self.routes = Map([Rule("/healthz", endpoint="health", methods=["GET", "HEAD"])])
+        self.max_request_bytes = (settings or Settings()).max_request_bytes
+        self.routes = Map([Rule("/healthz", endpoint=self.health, methods=["GET", "HEAD"]),
+                           *facade.rules(services)])
 
     def health(self, request: Request) -> Response:
         """200 when the database answers; 503 otherwise (load balancers take the node out)."""
@@ -37,13 +40,19 @@ class App:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
+        request.max_content_length = self.max_request_bytes
         try:
-            endpoint, _ = self.routes.bind_to_environ(environ).match()
-            response: Any = getattr(self, endpoint)(request)
+            endpoint, values = self.routes.bind_to_environ(environ).match()
+            response: Any = endpoint(request, **values)
         except NotFound:
             response = _json({"error": "not found", "path": request.path}, 404)
-        except HTTPException as error:
-            response = error
+        except HTTPException as error:  # 405, 413, …: the client's mistake, said plainly
+            log.info("%s %s from %s: %s", request.method, request.path, request.remote_addr, error)
+            response = Response(f"{error.code} {error.name}: {error.description}\n", status=error.code or 400,
+                                mimetype="text/plain", headers=error.get_headers(environ)[1:])
+        except Exception:  # ours, never the client's: logged with its traceback, never shown
+            log.exception("%s %s: unexpected error", request.method, request.path)
+            response = Response("500 Internal Server Error\n", status=500, mimetype="text/plain")
         result: Iterable[bytes] = response(environ, start_response)
         return result
 
@@ -64,4 +73,4 @@ def create_app() -> App:
     # Give the id node back when the worker stops. Server workers are multiprocessing children, which leave through
     # os._exit: atexit never runs there, multiprocessing's own finalizers do (and at exit in a main process too).
     Finalize(services, services.close, exitpriority=10)
-    return App(services)
+    return App(services, settings)

@@ -157,13 +157,28 @@ class Authenticator:
                     account_id: int | None = None) -> Account:
         """The account `name` (or `account_id`) if `password` is its password and the client may use it."""
         account = self.account(name=name) if account_id is None else self.account(account_id=account_id)
+        return self._verify(account, password, client, name if account_id is None else account_id)
+
+    def _verify(self, account: Account | None, password: str, client: Client | None, asked: object) -> Account:
         if account is None:
             verify_password(password, _DUMMY_HASH)  # the same time as a wrong password: names stay secret
         if account is None or not self._password_ok(account, password):
-            log.info("auth failed: account=%r", name if account_id is None else account_id)
+            log.info("auth failed: account=%r", asked)
             raise RequestError(ErrorCode.AUTH_FAILED, "invalid credentials", "password")
         self._check(account, client)
         return account
+
+    def from_request(self, environ: Mapping[str, Any], password: str, *, name: str | None = None,
+                     account_id: int | None = None) -> Account:
+        """What a face calls: the account named by `name` and/or `account_id` (both must agree when both are given,
+        as Puzzel's serviceId and username), checked against the password and the caller the environ shows (through
+        the account's own trusted proxies)."""
+        account = self.account(account_id=account_id) if account_id is not None else (
+            self.account(name=name) if name else None)
+        if account is not None and account_id is not None and name is not None and account.name != name:
+            account = None
+        client = client_from_environ(environ, account) if account is not None else None
+        return self._verify(account, password, client, (name, account_id))
 
     def by_certificate(self, account: Account, client: Client) -> Account:
         """The account if the client presented one of its registered certificates (O2's identification)."""

@@ -1,0 +1,47 @@
+"""What every HTTP dialect needs: parameters from query and form, plain-text replies, booleans as clients spell them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", ""})
+
+
+class Face(Protocol):
+    """An HTTP dialect: its URL rules, whose endpoints are its handlers `(request, **url_values) -> Response`."""
+
+    def rules(self) -> Iterable[Rule]: ...
+
+
+def params(request: Request) -> MultiDict[str, str]:
+    """Query parameters and, for a form POST, the form's: vendors let clients put them in either place."""
+    if request.method == "POST" and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return CombinedMultiDict([request.args, request.form])
+    return request.args
+
+
+def flag(raw: str | None) -> bool | None:
+    """A boolean in any spelling clients send (TRUE/FALSE/true/false/1/0/yes/no, empty = false); None when absent.
+    Raises ValueError for anything else."""
+    if raw is None:
+        return None
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+def plain(body: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(body, status=status, mimetype="text/plain", headers=dict(headers or {}))
+
+
+def client_address(request: Request) -> str:
+    return str(request.environ.get("REMOTE_ADDR", "?"))

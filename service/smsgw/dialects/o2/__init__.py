@@ -1,0 +1,1 @@
+"""O2 Czech SMS Connector: the HTTP GET/POST `GP` interface and its codes."""

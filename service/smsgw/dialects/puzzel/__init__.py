@@ -1,0 +1,1 @@
+"""Puzzel SMS Gateway (formerly Intelecom): REST/GET MT, management, codes."""
