@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from .domain import encoding, numbers
@@ -41,6 +42,7 @@ from .domain.model import (
 )
 from .store import repository as repo
 from .store.database import Store
+from .store.group_commit import GroupCommit
 from .store.ids import IdAllocator
 from .store.repository import to_dt
 
@@ -74,11 +76,24 @@ class _Accepted:
                        parts=self.parts, encoding=self.encoding, client_ref=self.client_ref, **changes)
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A validated request waiting for its share of a write transaction."""
+
+    account: Account
+    request: SubmitRequest
+    batch_ref: str
+    checked: Sequence[_Accepted | Outcome]
+    now: int
+
+
 class Gateway:
     def __init__(self, store: Store, ids: IdAllocator, clock: Callable[[], int] = _now_ms) -> None:
         self.store = store
         self.ids = ids
         self.clock = clock
+        # Concurrent submits of this process share write transactions (one commit per group, not per request).
+        self._commits: GroupCommit[_Job, SubmitResult] = GroupCommit(store, self._write)
 
     # --- submit -----------------------------------------------------------------------------------------------
 
@@ -115,7 +130,7 @@ class Gateway:
 
         for attempt in range(3):
             try:
-                result = self._commit(account, request, batch_ref, checked, now)
+                result = self._commits.run(_Job(account, request, batch_ref, checked, now))
                 break
             except IntegrityError:
                 # Another process claimed one of our idempotency keys between our check and our insert.
@@ -131,76 +146,74 @@ class Gateway:
         )
         return result
 
-    def _commit(
-        self, account: Account, request: SubmitRequest, batch_ref: str, checked: Sequence[_Accepted | Outcome],
-        now: int,
-    ) -> SubmitResult:
-        with self.store.write() as conn:
-            request_key = request.idempotency
-            if request_key is not None:
-                earlier = repo.live_keys(conn, account.id, "request", [request_key.key], now).get(request_key.key)
-                if earlier is not None:
-                    repo.extend_key(conn, account.id, "request", request_key.key, now + _ms(request_key.window))
-                    return _result_from_json(earlier.outcome, replayed=True)
+    def _write(self, conn: Connection, job: _Job) -> SubmitResult:
+        """One request's share of a (possibly shared) write transaction: idempotency, ids, rows."""
+        account, request, batch_ref, checked, now = job.account, job.request, job.batch_ref, job.checked, job.now
+        request_key = request.idempotency
+        if request_key is not None:
+            earlier = repo.live_keys(conn, account.id, "request", [request_key.key], now).get(request_key.key)
+            if earlier is not None:
+                repo.extend_key(conn, account.id, "request", request_key.key, now + _ms(request_key.window))
+                return _result_from_json(earlier.outcome, replayed=True)
 
-            keys = [c.key.key for c in checked if isinstance(c, _Accepted) and c.key is not None]
-            earlier_keys = repo.live_keys(conn, account.id, "message", keys, now) if keys else {}
-            replay_views = repo.message_views(
-                conn, [r.message_id for r in earlier_keys.values() if r.message_id is not None]
-            )
+        keys = [c.key.key for c in checked if isinstance(c, _Accepted) and c.key is not None]
+        earlier_keys = repo.live_keys(conn, account.id, "message", keys, now) if keys else {}
+        replay_views = repo.message_views(
+            conn, [r.message_id for r in earlier_keys.values() if r.message_id is not None]
+        )
 
-            outcomes: list[Outcome | None] = [None] * len(checked)
-            fresh: list[_Accepted] = []
-            seen_in_request: dict[str, int] = {}  # key -> index of its first message in this request
-            repeats: dict[int, int] = {}  # index of a replayed repeat -> index of its first occurrence
-            for item in checked:
-                if isinstance(item, Outcome):
-                    outcomes[item.index] = item
-                    continue
-                key = item.key
-                if key is not None and (key.key in earlier_keys or key.key in seen_in_request):
-                    earlier_row = earlier_keys.get(key.key)
-                    if key.mode is IdempotencyMode.REJECT:
-                        outcomes[item.index] = item.outcome(error=MessageError(
-                            ErrorCode.DUPLICATE, f"client reference {key.key!r} was already used", "clientReference"))
-                    elif earlier_row is not None:
-                        outcomes[item.index] = _replayed(item, earlier_row.message_id,
-                                                         replay_views.get(earlier_row.message_id))
-                    else:
-                        repeats[item.index] = seen_in_request[key.key]
-                    continue
-                if key is not None:
-                    seen_in_request[key.key] = item.index
-                fresh.append(item)
+        outcomes: list[Outcome | None] = [None] * len(checked)
+        fresh: list[_Accepted] = []
+        seen_in_request: dict[str, int] = {}  # key -> index of its first message in this request
+        repeats: dict[int, int] = {}  # index of a replayed repeat -> index of its first occurrence
+        for item in checked:
+            if isinstance(item, Outcome):
+                outcomes[item.index] = item
+                continue
+            key = item.key
+            if key is not None and (key.key in earlier_keys or key.key in seen_in_request):
+                earlier_row = earlier_keys.get(key.key)
+                if key.mode is IdempotencyMode.REJECT:
+                    outcomes[item.index] = item.outcome(error=MessageError(
+                        ErrorCode.DUPLICATE, f"client reference {key.key!r} was already used", "clientReference"))
+                elif earlier_row is not None:
+                    outcomes[item.index] = _replayed(item, earlier_row.message_id,
+                                                     replay_views.get(earlier_row.message_id))
+                else:
+                    repeats[item.index] = seen_in_request[key.key]
+                continue
+            if key is not None:
+                seen_in_request[key.key] = item.index
+            fresh.append(item)
 
-            ids = self.ids.allocate(len(fresh) + 1)
-            batch_id = ids[-1]
-            head = (account.id, batch_id, batch_ref)
-            rows: list[tuple[Any, ...]] = []
-            key_rows: list[dict[str, Any]] = []
-            for item, message_id in zip(fresh, ids, strict=False):
-                rows.append((message_id, *head, *item.row))
-                outcomes[item.index] = item.outcome(message_id)
-                if item.key is not None:
-                    key_rows.append({"account_id": account.id, "scope": "message", "key": item.key.key,
-                                     "message_id": message_id, "outcome": None,
-                                     "expires_at": now + _ms(item.key.window)})
-            # A repeat inside the request takes the outcome its first occurrence got.
-            for index, first in repeats.items():
-                outcomes[index] = replace(_known(outcomes[first]), index=index, replayed=True)
-            final = [_known(o) for o in outcomes]
-            if key_rows:
-                repo.drop_expired_keys(conn, account.id, "message", [k["key"] for k in key_rows], now)
-            result = SubmitResult(batch_ref=batch_ref, outcomes=final)
-            if request_key is not None:
-                repo.drop_expired_keys(conn, account.id, "request", [request_key.key], now)
-                key_rows.append({"account_id": account.id, "scope": "request", "key": request_key.key,
-                                 "message_id": None, "outcome": _result_to_json(result),
-                                 "expires_at": now + _ms(request_key.window)})
-            batch = {"id": batch_id, "account_id": account.id, "ref": batch_ref, "face": request.face,
-                     "size": len(rows), "created_at": now}
-            repo.insert_submission(conn, batch if rows else None, rows, key_rows)
-            return result
+        ids = self.ids.allocate(len(fresh) + 1)
+        batch_id = ids[-1]
+        head = (account.id, batch_id, batch_ref)
+        rows: list[tuple[Any, ...]] = []
+        key_rows: list[dict[str, Any]] = []
+        for item, message_id in zip(fresh, ids, strict=False):
+            rows.append((message_id, *head, *item.row))
+            outcomes[item.index] = item.outcome(message_id)
+            if item.key is not None:
+                key_rows.append({"account_id": account.id, "scope": "message", "key": item.key.key,
+                                 "message_id": message_id, "outcome": None,
+                                 "expires_at": now + _ms(item.key.window)})
+        # A repeat inside the request takes the outcome its first occurrence got.
+        for index, first in repeats.items():
+            outcomes[index] = replace(_known(outcomes[first]), index=index, replayed=True)
+        final = [_known(o) for o in outcomes]
+        if key_rows:
+            repo.drop_expired_keys(conn, account.id, "message", [k["key"] for k in key_rows], now)
+        result = SubmitResult(batch_ref=batch_ref, outcomes=final)
+        if request_key is not None:
+            repo.drop_expired_keys(conn, account.id, "request", [request_key.key], now)
+            key_rows.append({"account_id": account.id, "scope": "request", "key": request_key.key,
+                             "message_id": None, "outcome": _result_to_json(result),
+                             "expires_at": now + _ms(request_key.window)})
+        batch = {"id": batch_id, "account_id": account.id, "ref": batch_ref, "face": request.face,
+                 "size": len(rows), "created_at": now}
+        repo.insert_submission(conn, batch if rows else None, rows, key_rows)
+        return result
 
     def _validate(self, index: int, spec: MessageSpec, account: Account, request: SubmitRequest,
                   now: int) -> _Accepted:
