@@ -219,18 +219,19 @@ class Gateway:
                   now: int) -> _Accepted:
         """Check one message against the core's rules and the account's; build its row. Raises MessageError."""
         recipient = numbers.normalise(spec.recipient, request.number_format, account.default_country)
+        max_parts = min(spec.max_parts, account.max_parts) if spec.max_parts else account.max_parts
 
         if spec.payload is not None:
             if spec.text is not None:
                 raise MessageError(ErrorCode.INVALID_FIELD, "a message has text or a binary payload, not both", "text")
-            parts = encoding.binary_parts(spec.payload, spec.udh, account.max_parts)
+            parts = encoding.binary_parts(spec.payload, spec.udh, max_parts)
             enc, text = encoding.Encoding.BINARY, None
         else:
             if spec.text is None:
                 raise MessageError(ErrorCode.MISSING_FIELD, "message text is missing", "text")
             if spec.udh is not None or spec.dcs is not None:
                 raise MessageError(ErrorCode.INVALID_BINARY, "udh and dcs belong to binary messages", "udh")
-            prepared = encoding.prepare_text(spec.text, spec.parsing_type or account.parsing_type, account.max_parts)
+            prepared = encoding.prepare_text(spec.text, spec.parsing_type or account.parsing_type, max_parts)
             parts, enc, text = prepared.parts, prepared.encoding, prepared.text
         for name, octet in (("dcs", spec.dcs), ("pid", spec.pid)):
             if octet is not None and not 0 <= octet <= 255:
@@ -266,6 +267,9 @@ class Gateway:
         declared = spec.originator_type if spec.originator else account.default_originator_type
         value, kind = numbers.originator(raw, declared, account.default_country)
         if spec.originator and account.allowed_originators and value not in account.allowed_originators:
+            if spec.fall_back_to_default_originator:
+                log.info("originator %r not allowed for %s: sent from the default", value, account.name)
+                return self._originator(replace(spec, originator=None, originator_type=None), account)
             raise MessageError(ErrorCode.ORIGINATOR_NOT_ALLOWED, f"originator {value!r} is not allowed for this "
                                "account", "originator")
         if spec.price and spec.originator and value != account.default_originator:
@@ -317,6 +321,15 @@ class Gateway:
             view = repo.message_views(conn, [message_id]).get(message_id)
         if view is None or (account is not None and view.account_id != account.id):
             raise GatewayError(ErrorCode.NOT_FOUND, f"no message {message_id}", "messageId")
+        return view
+
+    def status_by_client_ref(self, account: Account, client_ref: str) -> MessageView:
+        """The account's newest message with this client reference (Rapporto's partnerMsgId, Puzzel's
+        clientReference)."""
+        with self.store.read() as conn:
+            view = repo.message_by_client_ref(conn, account.id, client_ref)
+        if view is None:
+            raise GatewayError(ErrorCode.NOT_FOUND, f"no message with reference {client_ref!r}", "clientReference")
         return view
 
     def history(self, message_id: int) -> list[tuple[Status, datetime, str | None]]:

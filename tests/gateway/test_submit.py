@@ -399,3 +399,41 @@ def test_a_failure_while_storing_a_request_stores_none_of_its_messages(
     monkeypatch.undo()
     assert [o.accepted for o in gateway.submit(account, SubmitRequest([MessageSpec(NO, "c")])).outcomes] == [True]
     assert count() == 1
+
+
+def test_a_message_may_lower_the_accounts_part_limit_but_not_raise_it(gateway: Gateway, account: Account) -> None:
+    long_text = "x" * 200  # two parts
+    one, two, raised = gateway.submit(account, SubmitRequest([
+        MessageSpec(NO, long_text, max_parts=1),
+        MessageSpec(NO, long_text, max_parts=2),
+        MessageSpec(NO, "y" * 1000, max_parts=50),  # 7 parts: above the account's 6
+    ])).outcomes
+    assert one.error is not None and one.error.code is ErrorCode.TOO_LONG
+    assert two.accepted and two.parts == 2
+    assert raised.error is not None and raised.error.code is ErrorCode.TOO_LONG
+
+
+def test_a_disallowed_originator_falls_back_to_the_default_only_when_asked(
+    gateway: Gateway, accounts: Accounts
+) -> None:
+    acme = accounts.create("masked", "pw", default_originator="ACME", allowed_originators=("ACME", "Promo"))
+    kept, fallen_back, refused = gateway.submit(acme, SubmitRequest([
+        MessageSpec(NO, "a", originator="Promo", fall_back_to_default_originator=True),
+        MessageSpec(NO, "b", originator="Unknown", fall_back_to_default_originator=True),
+        MessageSpec(NO, "c", originator="Unknown"),
+    ])).outcomes
+    assert gateway.status(kept.message_id or 0).originator == "Promo"
+    assert gateway.status(fallen_back.message_id or 0).originator == "ACME"
+    assert refused.error is not None and refused.error.code is ErrorCode.ORIGINATOR_NOT_ALLOWED
+
+
+def test_a_message_is_found_by_its_client_reference_within_its_account(gateway: Gateway, account: Account,
+                                                                      accounts: Accounts) -> None:
+    _, second = gateway.submit(account, SubmitRequest([
+        MessageSpec(NO, "a", client_ref="ref-1"), MessageSpec(NO, "b", client_ref="ref-1"),
+    ])).outcomes
+    assert gateway.status_by_client_ref(account, "ref-1").id == second.message_id  # the newest
+    other = accounts.create("other", "pw")
+    with pytest.raises(GatewayError) as missing:
+        gateway.status_by_client_ref(other, "ref-1")
+    assert missing.value.code is ErrorCode.NOT_FOUND

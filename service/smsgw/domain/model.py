@@ -133,8 +133,11 @@ class MessageSpec:
     pid: int | None = None  # protocol identifier
     originator: str | None = None
     originator_type: OriginatorType | None = None
+    # A disallowed originator is replaced by the account's default instead of refusing the message (Modica's mask).
+    fall_back_to_default_originator: bool = False
     flash: bool = False
     parsing_type: ParsingType | None = None  # None: the account's default
+    max_parts: int | None = None  # lowers the account's limit for this message (1: must fit one SMS)
     validity: timedelta | None = None  # relative; excludes `expires_at`
     expires_at: datetime | None = None  # absolute
     send_at: datetime | None = None

@@ -18,7 +18,17 @@ from ..domain.model import (
     Status,
 )
 from ..domain.numbers import OriginatorType
-from .tables import accounts, batches, idempotency_keys, inbound, messages, numbers, reports, status_history
+from .tables import (
+    accounts,
+    batches,
+    client_certificates,
+    idempotency_keys,
+    inbound,
+    messages,
+    numbers,
+    reports,
+    status_history,
+)
 
 _CHUNK = 500  # keeps IN (...) lists within every database's parameter limit
 
@@ -246,6 +256,16 @@ def message_views(conn: Connection, ids: Sequence[int]) -> dict[int, MessageView
     return found
 
 
+def message_by_client_ref(conn: Connection, account_id: int, client_ref: str) -> MessageView | None:
+    row = conn.execute(
+        select(messages)
+        .where(messages.c.account_id == account_id, messages.c.client_ref == client_ref)
+        .order_by(messages.c.id.desc())
+        .limit(1)
+    ).first()
+    return view_from_row(row) if row else None
+
+
 def list_messages(
     conn: Connection,
     *,
@@ -402,3 +422,38 @@ def confirm_reports(conn: Connection, account_id: int, ids: Sequence[int]) -> in
         )
         done += result.rowcount
     return done
+
+
+# --- client certificates --------------------------------------------------------------------------------------
+
+
+def add_client_certificate(conn: Connection, account_id: int, fingerprint: str, pem: str, now_ms: int) -> None:
+    conn.execute(insert(client_certificates).values(account_id=account_id, fingerprint=fingerprint, pem=pem,
+                                                    added_at=now_ms))
+
+
+def client_certificates_of(conn: Connection, account_id: int) -> dict[str, datetime]:
+    """The fingerprints of the account's stored certificates, with when each was added."""
+    rows = conn.execute(
+        select(client_certificates.c.fingerprint, client_certificates.c.added_at)
+        .where(client_certificates.c.account_id == account_id)
+        .order_by(client_certificates.c.added_at, client_certificates.c.fingerprint)
+    )
+    return {r.fingerprint: to_dt(r.added_at) for r in rows}
+
+
+def remove_client_certificates(conn: Connection, account_id: int, fingerprints: Sequence[str]) -> None:
+    for chunk in _chunks(fingerprints):
+        conn.execute(delete(client_certificates).where(client_certificates.c.account_id == account_id,
+                                                       client_certificates.c.fingerprint.in_(chunk)))
+
+
+def trusted_fingerprints(conn: Connection) -> set[str]:
+    """Every stored certificate's fingerprint, whichever account it is on: what TLS serving watches for changes."""
+    return set(conn.execute(select(client_certificates.c.fingerprint).distinct()).scalars())
+
+
+def trusted_pems(conn: Connection) -> dict[str, str]:
+    """Every stored certificate once, by fingerprint: the TLS trust bundle."""
+    rows = conn.execute(select(client_certificates.c.fingerprint, client_certificates.c.pem))
+    return {r.fingerprint: r.pem for r in rows}
