@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from smsgw_testing import require
 from sqlalchemy import create_engine, text
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -27,18 +28,6 @@ from smsgw.store.database import Store
 from smsgw.store.ids import NodeLease
 
 PG_ADMIN_URL = os.environ.get("SMSGW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip the test when `condition` is false — or fail it, under CI."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"CI must run this test, but: {reason}")
-    pytest.skip(reason)
-
-
 def _pg_available() -> str | None:
     try:
         engine = create_engine(PG_ADMIN_URL)
@@ -142,7 +131,7 @@ def live_url(services: Services) -> Iterator[str]:
     app = App(services)
     WSGIRequestHandler.protocol_version = "HTTP/1.1"  # keep-alive, as clients of these vendors expect
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=WSGIRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

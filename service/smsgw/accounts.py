@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from .auth import hash_password, normalise_fingerprint
+from .auth import certificate_fingerprint, hash_password, normalise_fingerprint
 from .domain import numbers
 from .domain.encoding import ParsingType
 from .domain.errors import ErrorCode, GatewayError
@@ -120,8 +124,10 @@ SETTINGS: Mapping[str, tuple[Callable[[str], Any], str]] = {
     "allowed_networks": (_networks, "client addresses allowed, comma-separated CIDR (empty: any)"),
     "trusted_proxies": (_networks, "proxies whose client-address and certificate headers are believed (CIDR)"),
     "client_address_header": (_optional_text, "header a trusted proxy puts the client address in"),
-    "client_cert_header": (_optional_text, "header a trusted proxy puts the client certificate's SHA-256 in"),
-    "client_certs": (_fingerprints, "registered client certificate SHA-256 fingerprints, comma-separated"),
+    "client_cert_header": (_optional_text, "header a trusted proxy puts the client certificate in (URL-escaped PEM, "
+                                           "as nginx's $ssl_client_escaped_cert, or its SHA-256)"),
+    "client_certs": (_fingerprints, "client certificate SHA-256 fingerprints, comma-separated (enough behind a "
+                                    "proxy; `smsgw cert add` also stores the certificate for serve --tls-cert)"),
     "default_country": (_country, "country for national numbers (ISO 3166 alpha-2, e.g. NO)"),
     "default_originator": (_optional_text, "originator used when a message names none"),
     "default_originator_type": (_originator_type, "international, alphanumeric or network"),
@@ -164,6 +170,32 @@ def _checked(account: Account) -> Account:
     if value != account.default_originator:
         raise SettingError(f"default_originator: write it as {value!r}")
     return replace(account, default_originator_type=kind)
+
+
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+
+
+def _certificate(data: bytes) -> tuple[str, str]:
+    """(PEM, fingerprint) of the one certificate in `data` (PEM or DER), once OpenSSL has read it. Only the
+    certificate is kept: a private key in the same file is never stored."""
+    if b"-----BEGIN" in data:
+        blocks = _PEM_CERTIFICATE.findall(data.decode("ascii", "replace"))
+        if not blocks:
+            raise SettingError("the file holds no PEM certificate")
+        if len(blocks) > 1:
+            raise SettingError(f"the file holds {len(blocks)} certificates; give the client's own certificate alone")
+        try:
+            der = ssl.PEM_cert_to_DER_cert(blocks[0])
+        except ValueError:
+            raise SettingError("the PEM certificate is not base64") from None
+    else:
+        der = data
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cadata=der)
+        fingerprint = certificate_fingerprint(der)
+    except (ssl.SSLError, ValueError) as error:
+        raise SettingError(f"not a certificate OpenSSL can read (PEM or DER): {error}") from None
+    return ssl.DER_cert_to_PEM_cert(der), fingerprint
 
 
 def _only_settings(settings: Mapping[str, Any]) -> None:
@@ -219,6 +251,10 @@ class Accounts:
                 changed = replace(changed, credential_version=account.credential_version + 1)
             changed = _checked(changed)
             repo.update_account(conn, changed, now)
+            if "client_certs" in settings:  # a fingerprint taken off the account takes its certificate along
+                stored = repo.client_certificates_of(conn, account.id)
+                repo.remove_client_certificates(conn, account.id, [fp for fp in stored
+                                                                   if fp not in changed.client_certs])
         return changed
 
     def get(self, name: str) -> Account:
@@ -261,3 +297,50 @@ class Accounts:
         account = self.get(name)
         with self.store.read() as conn:
             return repo.numbers_of(conn, account.id)
+
+    def add_certificate(self, name: str, data: bytes) -> tuple[str, bool]:
+        """Register a client certificate (PEM or DER) on the account: its fingerprint joins `client_certs` (what
+        requests are checked against) and the certificate the trust bundle of `smsgw serve --tls-cert`. Returns the
+        fingerprint and whether anything changed (False: the account had this certificate already)."""
+        pem, fingerprint = _certificate(data)
+        now = time.time_ns() // 1_000_000
+        with self.store.write() as conn:
+            account = self._get(conn, name)
+            stored = repo.client_certificates_of(conn, account.id)
+            if fingerprint not in stored:
+                repo.add_client_certificate(conn, account.id, fingerprint, pem, now)
+            if fingerprint not in account.client_certs:
+                repo.update_account(conn, replace(account, client_certs=(*account.client_certs, fingerprint)), now)
+        return fingerprint, fingerprint not in stored or fingerprint not in account.client_certs
+
+    def certificates(self, name: str) -> list[tuple[str, datetime | None]]:
+        """The account's client certificate fingerprints, each with when its certificate was added, or None for a
+        fingerprint registered without one (`--client-certs`: enough behind a proxy, not for serve --tls-cert)."""
+        with self.store.read() as conn:
+            account = self._get(conn, name)
+            stored = repo.client_certificates_of(conn, account.id)
+        return [(fp, stored.get(fp)) for fp in account.client_certs]
+
+    def remove_certificate(self, name: str, fingerprint: str) -> None:
+        """Stop trusting a certificate for the account: at once for requests, and for new TLS connections once
+        the server has reloaded its trust bundle."""
+        try:
+            wanted = normalise_fingerprint(fingerprint)
+        except ValueError as error:
+            raise SettingError(str(error)) from None
+        now = time.time_ns() // 1_000_000
+        with self.store.write() as conn:
+            account = self._get(conn, name)
+            stored = repo.client_certificates_of(conn, account.id)
+            if wanted not in account.client_certs and wanted not in stored:
+                raise GatewayError(ErrorCode.NOT_FOUND, f"account {name!r} has no certificate {wanted}", "certificate")
+            kept = tuple(fp for fp in account.client_certs if fp != wanted)
+            repo.update_account(conn, replace(account, client_certs=kept), now)
+            repo.remove_client_certificates(conn, account.id, [wanted])
+
+    @staticmethod
+    def _get(conn: Connection, name: str) -> Account:
+        account = repo.get_account(conn, name=name)
+        if account is None:
+            raise GatewayError(ErrorCode.NOT_FOUND, f"no account {name!r}", "account")
+        return account

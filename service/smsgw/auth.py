@@ -95,7 +95,8 @@ class Client:
 
 def client_from_environ(environ: Mapping[str, Any], account: Account) -> Client:
     """The caller's address and certificate. Headers count only when the direct peer is one of the account's trusted
-    proxies; then the address is the right-most X-Forwarded-For entry that is not itself a trusted proxy."""
+    proxies; then the address is the right-most X-Forwarded-For entry that is not itself a trusted proxy, and the
+    certificate is the one in the certificate header (if the account names one), never the proxy's own."""
     peer = str(environ.get("REMOTE_ADDR", ""))
     certificate = None
     if environ.get("SSL_CLIENT_CERT"):
@@ -112,15 +113,23 @@ def client_from_environ(environ: Mapping[str, Any], account: Account) -> Client:
             address = hop
             if not _in_networks(hop, account.trusted_proxies):
                 break
-    if account.client_cert_header:
-        header = environ.get(_environ_key(account.client_cert_header))
-        if header:
-            try:
-                certificate = normalise_fingerprint(str(header))
-            except ValueError:
-                log.warning("account %s: proxy header %s holds no SHA-256 fingerprint", account.name,
-                            account.client_cert_header)
+    if account.client_cert_header:  # the proxy's own TLS connection to us says nothing about the client
+        certificate = _forwarded_certificate(environ, account.client_cert_header, account.name)
     return Client(address, certificate)
+
+
+def _forwarded_certificate(environ: Mapping[str, Any], header: str, account_name: str) -> str | None:
+    """The fingerprint a trusted proxy forwards in `header`: the certificate itself (PEM, URL-escaped as nginx's
+    `$ssl_client_escaped_cert` sends it), or its SHA-256 fingerprint. No header: the client presented none."""
+    value = str(environ.get(_environ_key(header), "")).strip()
+    if not value:
+        return None
+    try:
+        return certificate_fingerprint(value) if "BEGIN" in value else normalise_fingerprint(value)
+    except ValueError as error:
+        log.warning("account %s: proxy header %s holds neither a certificate nor a SHA-256 fingerprint: %s",
+                    account_name, header, error)
+        return None
 
 
 def _environ_key(header: str) -> str:

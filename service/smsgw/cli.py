@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -73,6 +73,8 @@ def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
 
 # --- serve and db ---------------------------------------------------------------------------------------------
 
+THREADS_PER_WORKER = 8  # with TLS, `--workers N` is one process of 8 x N threads (cheroot)
+
 
 @main.command()
 @click.option("--listen", envvar="SMSGW_LISTEN", default="127.0.0.1:8080", show_default=True, help="HOST:PORT")
@@ -80,26 +82,39 @@ def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
 @click.option("--smsc", envvar="SMSGW_SMSC", default="simulator", show_default=True,
               help="simulator or smpp://system_id:password@host:port")
 @click.option("--workers", envvar="SMSGW_WORKERS", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="HTTP server processes")
+              help=f"HTTP server processes (with TLS: one process, {THREADS_PER_WORKER} threads per worker)")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="serve HTTPS with this PEM certificate (chain), asking clients for a registered certificate "
+                   "[env SMSGW_TLS_CERT]")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="the private key of --tls-cert, PEM [env SMSGW_TLS_KEY]")
 @click.pass_context
-def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, workers: int) -> None:
-    """Run the gateway: migrate an empty database, then serve HTTP with granian."""
-    from granian import Granian
-    from granian.constants import Interfaces
-
+def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, workers: int,
+          tls_cert: str | None, tls_key: str | None) -> None:
+    """Run the gateway: migrate an empty database, then serve HTTP with granian, or with --tls-cert and --tls-key
+    HTTPS with client certificates (cheroot)."""
     settings: Settings = ctx.obj
     url = database_url or settings.database_url
+    tls_cert, tls_key = tls_cert or settings.tls_cert, tls_key or settings.tls_key
     try:
         host, port = parse_listen(listen)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--listen") from None
     if smsc != "simulator" and not smsc.startswith(("smpp://", "smpps://")):
         raise click.BadParameter("simulator or smpp://system_id:password@host:port", param_hint="--smsc")
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key (SMSGW_TLS_CERT, SMSGW_TLS_KEY) go together")
     logging.getLogger().setLevel(logging.INFO)
     try:
         socket.create_server((host, port)).close()
     except OSError as error:
         raise click.ClickException(f"cannot listen on {listen}: {error.strerror or error}") from None
+    if tls_cert and tls_key:
+        _serve_tls(settings, url, (host, port), tls_cert, tls_key, workers * THREADS_PER_WORKER)
+        return
+    from granian import Granian
+    from granian.constants import Interfaces
+
     _services(url).close()  # migrates once here, before the server processes start
     os.environ.update(SMSGW_DATABASE_URL=url, SMSGW_LISTEN=listen, SMSGW_SMSC=smsc)
     click.echo(f"smsgw serving on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}, "
@@ -107,6 +122,24 @@ def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, 
     # Threads per worker about the size of its database pool; a stuck request cannot hold a shutdown forever.
     Granian("smsgw.app:create_app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
             blocking_threads=4, backpressure=16, workers_kill_timeout=30, factory=True, log_access=False).serve()
+
+
+def _serve_tls(settings: Settings, url: str, address: tuple[str, int], cert: str, key: str, threads: int) -> None:
+    """One process, a pool of threads: granian cannot pass a client certificate to the app (see tls.py)."""
+    from .app import App
+    from .tls import HTTPSServer
+
+    services = _services(url)
+    try:
+        try:
+            server = HTTPSServer(App(services, settings), services.store, address, cert, key, threads=threads)
+        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            raise click.ClickException(f"cannot serve TLS with {cert} and {key}: {error}") from None
+        click.echo(f"smsgw serving on https://{address[0]}:{address[1]} (TLS with client certificates, {threads} "
+                   f"threads, database {safe_url(url)})", err=True)
+        server.serve_until_signalled()
+    finally:
+        services.close()
 
 
 @main.group()
@@ -242,6 +275,59 @@ def number_add(ctx: click.Context, name: str, msisdn: str, keyword: str | None) 
     except (SettingError, GatewayError) as error:
         _fail(str(error))
     click.echo(f"{owned}{' ' + word if word else ''} now routes to {name}", err=True)
+
+
+@main.group()
+def cert() -> None:
+    """Client certificates an account is known by (O2 identifies callers by certificate)."""
+
+
+@cert.command("add")
+@click.argument("name")
+@click.argument("file", type=click.File("rb"))
+@click.pass_context
+def cert_add(ctx: click.Context, name: str, file: BinaryIO) -> None:
+    """Register the client certificate in FILE (PEM or DER; - for stdin) on account NAME: prints its fingerprint.
+
+    A running `smsgw serve --tls-cert` trusts it for new connections within seconds."""
+    try:
+        fingerprint, changed = _open(ctx).accounts.add_certificate(name, file.read())
+    except (SettingError, GatewayError) as error:
+        _fail(str(error))
+    click.echo(fingerprint)
+    click.echo(f"certificate {'registered on' if changed else 'was already registered on'} {name}", err=True)
+
+
+@cert.command("list")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def cert_list(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Account NAME's certificate fingerprints (SHA-256), with when each certificate was added."""
+    try:
+        found = _open(ctx).accounts.certificates(name)
+    except GatewayError as error:
+        _fail(error.detail)
+    if as_json:
+        _print_json([{"fingerprint": fp, "added_at": added, "certificate_stored": added is not None}
+                     for fp, added in found])
+        return
+    click.echo(f"{'FINGERPRINT (SHA-256)':<64}  ADDED (UTC)")
+    for fp, added in found:
+        click.echo(f"{fp}  {f'{added:%Y-%m-%d %H:%M:%S}' if added else 'fingerprint only: not trusted by --tls-cert'}")
+
+
+@cert.command("remove")
+@click.argument("name")
+@click.argument("fingerprint")
+@click.pass_context
+def cert_remove(ctx: click.Context, name: str, fingerprint: str) -> None:
+    """Stop trusting the certificate with FINGERPRINT (SHA-256, any spelling) for account NAME."""
+    try:
+        _open(ctx).accounts.remove_certificate(name, fingerprint)
+    except (SettingError, GatewayError) as error:
+        _fail(str(error))
+    click.echo(f"certificate removed from {name}", err=True)
 
 
 # --- messages -------------------------------------------------------------------------------------------------

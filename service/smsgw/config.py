@@ -18,6 +18,8 @@ class Settings:
     smsc: str = DEFAULT_SMSC
     workers: int = 2  # HTTP server processes
     max_request_bytes: int = 8 * 1024 * 1024
+    tls_cert: str | None = None  # with tls_key: serve HTTPS ourselves and ask clients for certificates (see tls.py)
+    tls_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -28,6 +30,8 @@ class Settings:
             smsc=env.get("SMSGW_SMSC", DEFAULT_SMSC),
             workers=_positive(env, "SMSGW_WORKERS", 2),
             max_request_bytes=_positive(env, "SMSGW_MAX_REQUEST_BYTES", 8 * 1024 * 1024),
+            tls_cert=env.get("SMSGW_TLS_CERT") or None,
+            tls_key=env.get("SMSGW_TLS_KEY") or None,
         )
 
 

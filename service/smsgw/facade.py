@@ -5,12 +5,19 @@ from __future__ import annotations
 from werkzeug.routing import Rule
 
 from .dialects.http import Face
+from .dialects.modica import Modica
+from .dialects.o2.getpost import GetPost as O2GetPost
+from .dialects.openmarket import OpenMarket
+from .dialects.puzzel.mgmt import PuzzelManagement
+from .dialects.puzzel.rest import PuzzelRest
+from .dialects.rapporto import Rapporto
 from .services import Services
 
 
 def faces(services: Services) -> list[Face]:
     """Every HTTP dialect, each built around the same services."""
-    return []
+    return [Modica(services), OpenMarket(services), Rapporto(services), O2GetPost(services),
+            PuzzelRest(services), PuzzelManagement(services)]
 
 
 def rules(services: Services) -> list[Rule]:

@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 MAX_REF_LENGTH = 100
 MAX_KEY_LENGTH = 200
+MAX_PRICE = 2**31 - 1  # smallest currency units; the column is a 32-bit integer
+MAX_AHEAD = timedelta(days=366)  # the furthest a message may be scheduled or stay valid
+MAX_EXTRA_LENGTH = 255  # a dialect field kept with a message
 MAX_RECEIVE = 1000
 
 
@@ -110,6 +113,8 @@ class Gateway:
                 field="message",
             )
         batch_ref = request.batch_ref or str(uuid.uuid4())
+        if "\x00" in batch_ref:
+            raise RequestError(ErrorCode.INVALID_FIELD, "NUL characters are not allowed", "batchReference")
         if len(batch_ref) > MAX_REF_LENGTH:
             raise RequestError(
                 ErrorCode.INVALID_FIELD, f"batch reference longer than {MAX_REF_LENGTH}", "batchReference"
@@ -239,8 +244,14 @@ class Gateway:
 
         originator, originator_type = self._originator(spec, account)
 
-        if spec.price is not None and spec.price < 0:
-            raise MessageError(ErrorCode.INVALID_FIELD, f"price must not be negative, got {spec.price}", "price")
+        if spec.price is not None and not 0 <= spec.price <= MAX_PRICE:
+            raise MessageError(ErrorCode.INVALID_FIELD, f"price must be 0 to {MAX_PRICE}, got {spec.price}", "price")
+        for key, extra in spec.extras.items():
+            if len(extra) > MAX_EXTRA_LENGTH:
+                raise MessageError(ErrorCode.INVALID_FIELD, f"{key} longer than {MAX_EXTRA_LENGTH} characters", key)
+        for name, value in (("text", text), ("clientReference", spec.client_ref)):
+            if value and "\x00" in value:  # no database stores NUL in text, and no handset shows it
+                raise MessageError(ErrorCode.INVALID_CHARACTERS, "NUL characters are not allowed", name)
         if spec.client_ref is not None and len(spec.client_ref) > MAX_REF_LENGTH:
             raise MessageError(ErrorCode.INVALID_FIELD, f"client reference longer than {MAX_REF_LENGTH}",
                                "clientReference")
@@ -265,13 +276,16 @@ class Gateway:
         if not raw:
             return None, None
         declared = spec.originator_type if spec.originator else account.default_originator_type
-        value, kind = numbers.originator(raw, declared, account.default_country)
-        if spec.originator and account.allowed_originators and value not in account.allowed_originators:
-            if spec.fall_back_to_default_originator:
-                log.info("originator %r not allowed for %s: sent from the default", value, account.name)
-                return self._originator(replace(spec, originator=None, originator_type=None), account)
-            raise MessageError(ErrorCode.ORIGINATOR_NOT_ALLOWED, f"originator {value!r} is not allowed for this "
-                               "account", "originator")
+        try:
+            value, kind = numbers.originator(raw, declared, account.default_country)
+            if spec.originator and account.allowed_originators and value not in account.allowed_originators:
+                raise MessageError(ErrorCode.ORIGINATOR_NOT_ALLOWED, f"originator {value!r} is not allowed for this "
+                                   "account", "originator")
+        except MessageError as error:
+            if not (spec.originator and spec.fall_back_to_default_originator):
+                raise
+            log.info("originator %r refused for %s (%s): sent from the default", raw, account.name, error.detail)
+            return self._originator(replace(spec, originator=None, originator_type=None), account)
         if spec.price and spec.originator and value != account.default_originator:
             # A premium message must identify who bills for it.
             raise MessageError(ErrorCode.ORIGINATOR_NOT_ALLOWED, "a priced message is sent from the account's own "
@@ -289,6 +303,13 @@ class Gateway:
         if spec.expires_at is not None and repo.to_ms(spec.expires_at) <= now:
             raise MessageError(ErrorCode.INVALID_VALIDITY, f"expiry time {spec.expires_at.isoformat()} has passed",
                                "expires")
+        limit = now + _ms(MAX_AHEAD)
+        if (spec.validity is not None and spec.validity > MAX_AHEAD) or \
+                (spec.expires_at is not None and repo.to_ms(spec.expires_at) > limit):
+            raise MessageError(ErrorCode.INVALID_VALIDITY, f"validity longer than {MAX_AHEAD.days} days", "validity")
+        if spec.send_at is not None and repo.to_ms(spec.send_at) > limit:
+            raise MessageError(ErrorCode.INVALID_SCHEDULE, f"send time more than {MAX_AHEAD.days} days ahead",
+                               "sendAt")
 
         due = max(now, repo.to_ms(spec.send_at)) if spec.send_at is not None else now
         window = spec.send_window

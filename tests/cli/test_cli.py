@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require
+from smsgw_testing import require
 from sqlalchemy import create_engine, inspect, text
 
 from smsgw.store.database import normalise_url

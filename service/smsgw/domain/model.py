@@ -237,6 +237,7 @@ class MessageView:
     error_code: str | None
     text: str | None
     payload: bytes | None
+    extras: Mapping[str, str] = field(default_factory=dict)  # dialect fields stored with the message (ptag, …)
 
 
 @dataclass(frozen=True, slots=True)

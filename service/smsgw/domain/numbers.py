@@ -131,7 +131,8 @@ def normalise(raw: str, assume: NumberFormat = NumberFormat.INTERNATIONAL, defau
     country's own code without "+" ("4792000001" in NO) when the rest is a valid national number. Validity is
     `is_valid_number`, any number type: several countries send SMS to fixed-line and other ranges.
 
-    Fast path: `raw` is returned unchanged, without `phonenumbers.parse`, when it is "+" and 8 to 15 ASCII
+    Fast path: `raw` (or, read as INTERNATIONAL, "+" and `raw` when it is bare digits) is returned without
+    `phonenumbers.parse` when it is "+" and 8 to 15 ASCII
     digits with a known calling code, its length is possible for that code (the union over the regions that
     share it, as phonenumbers' metadata says), and it does not start with a national prefix that
     `phonenumbers.parse` would strip. It does not run the number-range patterns, so it accepts a number of a
@@ -145,6 +146,8 @@ def normalise(raw: str, assume: NumberFormat = NumberFormat.INTERNATIONAL, defau
         raise ValueError(f"unknown default country {default_country!r}")
     if _is_canonical(raw):
         return raw
+    if assume is NumberFormat.INTERNATIONAL and raw.isascii() and raw.isdigit() and _is_canonical("+" + raw):
+        return "+" + raw  # bare international digits (OpenMarket, Rapporto) take the same fast path
     return _normalise_full(raw, assume, default_country)
 
 

@@ -42,7 +42,7 @@ def safe_url(url: str) -> str:
 class Store:
     """The engine plus the two ways in: `read()` and `write()` (a transaction that owns the write lock at once)."""
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:

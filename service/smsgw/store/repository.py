@@ -246,6 +246,7 @@ def view_from_row(row: Row[Any]) -> MessageView:
         error_code=m["error_code"],
         text=m["text"],
         payload=m["payload"],
+        extras=m["extras"] or {},
     )
 
 

@@ -60,6 +60,20 @@ accounts = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
+# Client certificates registered on accounts (`smsgw cert add`). The account's `client_certs` holds the same
+# fingerprints, which is what a request is checked against; the PEMs are the TLS trust bundle of
+# `smsgw serve --tls-cert`, which asks clients for exactly these certificates. One certificate may serve several
+# accounts (one customer, several O2 business applications).
+client_certificates = Table(
+    "client_certificates",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # SHA-256 of the DER, lower-case hex
+    Column("pem", Text, nullable=False),
+    Column("added_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "fingerprint"),
+)
+
 # Numbers (and optional keywords) an account owns: an MO to one of them is routed to the account.
 numbers = Table(
     "numbers",
