@@ -156,11 +156,26 @@ class Authenticator:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._verified: OrderedDict[tuple[int, int, bytes], None] = OrderedDict()
+        self._accounts: dict[int, tuple[int, Account]] = {}  # id -> (updated_at, account as read then)
         self._lock = threading.Lock()
 
     def account(self, *, name: str | None = None, account_id: int | None = None) -> Account | None:
-        with self.store.read() as conn:
-            return repo.get_account(conn, name=name, account_id=account_id)
+        """The account as stored now: a small stamp read on every call, the whole row only when it changed."""
+        with self.store.peek() as conn:
+            stamp = repo.account_stamp(conn, name=name, account_id=account_id)
+            if stamp is None:
+                return None
+            cached = self._accounts.get(stamp[0])
+            if cached is not None and cached[0] == stamp[1]:
+                return cached[1]
+        with self.store.peek() as conn:
+            found = repo.account_with_stamp(conn, stamp[0])
+        if found is None:
+            return None
+        account, updated_at = found
+        with self._lock:
+            self._accounts[account.id] = (updated_at, account)
+        return account
 
     def by_password(self, name: str, password: str, client: Client | None = None, *,
                     account_id: int | None = None) -> Account:

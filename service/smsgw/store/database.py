@@ -67,6 +67,12 @@ class Store:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def peek(self) -> Iterator[Connection]:
+        """A connection without a transaction, for one statement that reads (no BEGIN/COMMIT round trips)."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision. Several processes may call this at once: one migrates, the
         others wait for it and then find nothing to do."""
@@ -123,5 +129,6 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    options = conn.get_execution_options()
+    if options.get("isolation_level") != "AUTOCOMMIT":
+        conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")

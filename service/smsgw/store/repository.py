@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, case, delete, func, insert, select, text, update
 
 from ..domain.encoding import Encoding, ParsingType
 from ..domain.model import (
@@ -103,6 +103,12 @@ def get_account(conn: Connection, *, name: str | None = None, account_id: int | 
     return account_from_row(row) if row else None
 
 
+def account_with_stamp(conn: Connection, account_id: int) -> tuple[Account, int] | None:
+    """An account and its `updated_at`, from one read of its row."""
+    row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+    return (account_from_row(row), row.updated_at) if row else None
+
+
 def list_accounts(conn: Connection) -> list[Account]:
     return [account_from_row(r) for r in conn.execute(select(accounts).order_by(accounts.c.id))]
 
@@ -116,8 +122,23 @@ def insert_account(conn: Connection, account: Account, now_ms: int) -> None:
 
 
 def update_account(conn: Connection, account: Account, now_ms: int) -> None:
+    """Every change moves `updated_at` forward (by at least 1 ms), so (updated_at, credential_version) is a stamp
+    that says whether a cached copy of the account is still current."""
     values = account_values(account)
-    conn.execute(update(accounts).where(accounts.c.id == account.id).values(**values, updated_at=now_ms))
+    stamp = case((accounts.c.updated_at >= now_ms, accounts.c.updated_at + 1), else_=now_ms)
+    conn.execute(update(accounts).where(accounts.c.id == account.id).values(**values, updated_at=stamp))
+
+
+_STAMP_BY_NAME = text("SELECT id, updated_at FROM accounts WHERE name = :key")
+_STAMP_BY_ID = text("SELECT id, updated_at FROM accounts WHERE id = :key")
+
+
+def account_stamp(conn: Connection, *, name: str | None = None,
+                  account_id: int | None = None) -> tuple[int, int] | None:
+    """(id, updated_at) of an account: one small indexed read, to check a cached Account is current."""
+    row = conn.execute(_STAMP_BY_NAME if name is not None else _STAMP_BY_ID,
+                       {"key": name if name is not None else account_id}).first()
+    return (row[0], row[1]) if row else None
 
 
 def add_number(conn: Connection, account_id: int, number: str, keyword: str) -> None:
