@@ -4,13 +4,7 @@ versions 1 and 2, and every bad input answered in its `ERROR <description>` shap
 from __future__ import annotations
 
 import http.client
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -258,32 +252,6 @@ def test_other_methods_are_not_allowed_and_send_nothing(
     assert status == 405
     assert set(response.getheader("Allow", "").replace(" ", "").split(",")) >= {"GET", "POST"}
     assert stored_count(services) == 0
-
-
-@pytest.fixture
-def served_url(sqlite_url: str, services: Services) -> Iterator[str]:
-    """`smsgw serve` (granian, what production runs) on the test's database. The `live_url` server (werkzeug's)
-    answers every request with `Connection: close`, so persistent connections are tested here."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [str(Path(sys.executable).with_name("smsgw")), "serve", "--listen", f"127.0.0.1:{port}",
-               "--database-url", sqlite_url, "--workers", "1"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"smsgw serve did not start: {command}")
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 @pytest.mark.slow

@@ -6,13 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -403,32 +397,6 @@ def test_a_form_post_answers_json_when_accept_asks(live_url: str, account: Accou
     status, content_type, body = post(live_url, FORM_EXAMPLE, FORM, "application/json")
     assert (status, content_type) == (200, "application/json")
     assert json.loads(body)["messageStatus"][0]["statusCode"] == 1
-
-
-@pytest.fixture
-def served_url(sqlite_url: str, services: Services) -> Iterator[str]:
-    """`smsgw serve` (granian, what production runs) on the test's database: the `live_url` server (werkzeug's)
-    closes every connection, so persistent connections are tested here."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [str(Path(sys.executable).with_name("smsgw")), "serve", "--listen", f"127.0.0.1:{port}",
-               "--database-url", sqlite_url, "--workers", "1"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"smsgw serve did not start: {command}")
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 @pytest.mark.slow
