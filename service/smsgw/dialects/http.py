@@ -26,6 +26,19 @@ def params(request: Request) -> MultiDict[str, str]:
     return request.args
 
 
+class Contradiction(ValueError):
+    """A parameter given more than once, with different values."""
+
+
+def single(values: MultiDict[str, str], name: str) -> str | None:
+    """A parameter's one value (None when absent). Repeats are fine while they agree; a client that sends two
+    different values contradicts itself, and no vendor says which one wins."""
+    given = values.getlist(name)
+    if len(set(given)) > 1:
+        raise Contradiction(name)
+    return given[0] if given else None
+
+
 def flag(raw: str | None) -> bool | None:
     """A boolean in any spelling clients send (TRUE/FALSE/true/false/1/0/yes/no, empty = false); None when absent.
     Raises ValueError for anything else."""

@@ -21,7 +21,7 @@ from ..domain.model import Account, MessageSpec, Outcome, SubmitRequest
 from ..domain.numbers import NumberFormat
 from ..domain.validity import parse_timestamp
 from ..services import Services
-from .http import client_address, params, plain
+from .http import Contradiction, client_address, params, plain, single
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,8 @@ def _required(values: MultiDict[str, str], name: str) -> str:
 
 def _one(values: MultiDict[str, str], name: str) -> str | None:
     """A parameter's value (empty counts as absent); _Refused when it is given twice with different values."""
-    given = values.getlist(name)
-    if len(set(given)) > 1:
-        raise _Refused(f"Invalid {name} parameter: given more than once with different values")
-    return given[0] if given and given[0] else None
+    try:
+        return single(values, name) or None
+    except Contradiction:
+        raise _Refused(f"Invalid {name} parameter: given more than once with different values") from None
 

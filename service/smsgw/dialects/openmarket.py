@@ -36,7 +36,7 @@ from ..domain.model import (
 )
 from ..domain.numbers import NumberFormat
 from ..services import Services
-from .http import client_address, flag, params, plain
+from .http import Contradiction, client_address, flag, params, plain, single
 
 log = logging.getLogger(__name__)
 
@@ -270,12 +270,12 @@ def _required(values: MultiDict[str, str], name: str) -> str:
 
 def _one(values: MultiDict[str, str], name: str, *, empty_is_absent: bool = True) -> str | None:
     """A parameter's single value; _Refused when it is given twice with different values."""
-    given = values.getlist(name)
-    if len(set(given)) > 1:
-        raise _Refused(Code.CONFLICTING_PARAMETERS, f"Conflicting parameters: {name} given with different values")
-    if not given or (empty_is_absent and not given[0]):
-        return None
-    return given[0]
+    try:
+        value = single(values, name)
+    except Contradiction:
+        raise _Refused(Code.CONFLICTING_PARAMETERS,
+                       f"Conflicting parameters: {name} given with different values") from None
+    return None if value is None or (empty_is_absent and not value) else value
 
 
 def _line(outcome: Outcome) -> str:

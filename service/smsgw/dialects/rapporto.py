@@ -35,7 +35,7 @@ from ..domain.model import (
 from ..domain.numbers import NumberFormat
 from ..domain.validity import SendWindow
 from ..services import Services
-from .http import client_address, params, plain
+from .http import Contradiction, client_address, params, plain, single
 
 log = logging.getLogger(__name__)
 
@@ -257,10 +257,10 @@ def _transaction_id(raw: str) -> int:
 
 def _single(form: MultiDict[str, str], name: str) -> str | None:
     """A parameter's value; given twice with different values it contradicts itself."""
-    values = form.getlist(name)
-    if len(set(values)) > 1:
-        raise _Refused(400, f"Invalid parameter {name}: given more than once with different values")
-    return values[0] if values else None
+    try:
+        return single(form, name)
+    except Contradiction:
+        raise _Refused(400, f"Invalid parameter {name}: given more than once with different values") from None
 
 
 def _optional(form: MultiDict[str, str], name: str) -> str | None:

@@ -25,7 +25,7 @@ from ...domain.errors import GatewayError
 from ...domain.model import Account, MessageSpec, Priority, ReportItem, ReportKind, ReportMask, SubmitRequest
 from ...domain.numbers import NumberFormat
 from ...services import Services
-from ..http import client_address, flag, params, plain
+from ..http import Contradiction, client_address, flag, params, plain, single
 from . import codes
 from .codes import ResponseCode, ResponseType
 
@@ -233,10 +233,10 @@ def _flag(form: MultiDict[str, str], name: str) -> bool | None:
 
 def _single(form: MultiDict[str, str], name: str) -> str | None:
     """A parameter's value; given twice with different values it contradicts itself."""
-    values = form.getlist(name)
-    if len(set(values)) > 1:
-        raise _Refused(codes.INVALID_PARAMETER, f"{name} given more than once with different values")
-    return values[0] if values else None
+    try:
+        return single(form, name)
+    except Contradiction:
+        raise _Refused(codes.INVALID_PARAMETER, f"{name} given more than once with different values") from None
 
 
 def _optional(form: MultiDict[str, str], name: str) -> str | None:
