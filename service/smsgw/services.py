@@ -10,6 +10,8 @@ from .gateway import Gateway
 from .store.database import Store
 from .store.ids import NodeLease
 
+SHUTDOWN_GRACE_MS = 10_000
+
 
 @dataclass
 class Services:
@@ -30,5 +32,6 @@ class Services:
         return cls(store, lease, Gateway(store, lease.start()), Authenticator(store), Accounts(store))
 
     def close(self) -> None:
-        self.lease.release()
+        # Requests still running while a server stops finish with ids from this node for a few more seconds.
+        self.lease.release(grace_ms=SHUTDOWN_GRACE_MS)
         self.store.dispose()

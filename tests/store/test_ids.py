@@ -372,3 +372,19 @@ def test_two_processes_allocating_at_once_never_make_the_same_id(
         every += ids
     assert len(set(every)) == len(every) == 400_000
     assert _holders(store) == {}  # both released their nodes
+
+
+def test_a_lease_released_with_grace_still_allocates_until_then_and_only_then_frees_its_node(store: Store) -> None:
+    first, second = NodeLease(store, "first"), NodeLease(store, "second")
+    allocator = first.start()
+    node = first.node
+    first.release(grace_ms=60_000)
+    assert allocator.one() > 0  # work in flight may finish
+    with store.write() as conn:  # every other node is held by a live process
+        conn.execute(insert(node_leases), [{"node_id": n, "holder": "other", "expires_at": 2**62}
+                                           for n in range(MAX_NODE + 1) if n != node])
+    with pytest.raises(RuntimeError, match="all 1,024 id nodes are leased"):
+        second.acquire()  # nobody takes the released node during its grace period
+    with store.write() as conn:
+        conn.execute(update(node_leases).where(node_leases.c.node_id == node).values(expires_at=0))
+    assert second.acquire() == node

@@ -168,14 +168,21 @@ class NodeLease:
             except Exception:  # the database may be briefly unreachable; the lease has minutes to spare
                 log.exception("id node %d: lease renewal failed; will retry", self.node)
 
-    def release(self) -> None:
-        """Give the node back. Waits for a renewal in flight, so none can revive the lease afterwards."""
+    def release(self, grace_ms: int = 0) -> None:
+        """Give the node back. Waits for a renewal in flight, so none can revive the lease afterwards. With a grace
+        period, work still in flight (requests finishing while a server stops) may allocate for that long more; the
+        lease row expires then, and only then can another process take the node."""
         with self._renewing:
             self._stop.set()
-            self.valid_until = 0
-            if self.node >= 0:
-                with self.store.write() as conn:
-                    conn.execute(
-                        delete(node_leases).where(node_leases.c.node_id == self.node,
-                                                  node_leases.c.holder == self.holder)
-                    )
+            if self.node < 0:
+                self.valid_until = 0
+                return
+            mine = (node_leases.c.node_id == self.node, node_leases.c.holder == self.holder)
+            with self.store.write() as conn:
+                if grace_ms > 0:
+                    until = min(self.valid_until, now_ms() + grace_ms)
+                    conn.execute(update(node_leases).where(*mine).values(expires_at=until))
+                    self.valid_until = until
+                else:
+                    self.valid_until = 0
+                    conn.execute(delete(node_leases).where(*mine))
