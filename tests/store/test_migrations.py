@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -179,3 +180,34 @@ def test_several_processes_migrating_one_empty_database_at_once_all_succeed(
             assert set(inspect(conn).get_table_names()) == set(metadata.tables) | {"alembic_version"}
     finally:
         store.dispose()
+
+
+def test_sqlite_writers_of_two_stores_take_turns_and_the_second_goes_as_soon_as_the_first_is_done(
+    sqlite_url: str,
+) -> None:
+    """Two Stores on one file lock like two processes do (separate lock descriptors): the second writer waits for
+    the first, then goes at once instead of polling in SQLite's busy handler."""
+    first, second = Store(sqlite_url), Store(sqlite_url)
+    first.migrate()
+    entered, released_at, second_in = threading.Event(), [0.0], [0.0]
+
+    def hold() -> None:
+        with first.write() as conn:
+            conn.execute(text("INSERT INTO node_leases (node_id, holder, expires_at) VALUES (1, 'first', 0)"))
+            entered.set()
+            time.sleep(0.3)
+            released_at[0] = time.monotonic()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert entered.wait(5)
+    with second.write() as conn:
+        second_in[0] = time.monotonic()
+        conn.execute(text("INSERT INTO node_leases (node_id, holder, expires_at) VALUES (2, 'second', 0)"))
+    holder.join(5)
+    assert second_in[0] >= released_at[0]
+    assert second_in[0] - released_at[0] < 0.05  # handed over, not found by a sleeping retry
+    with second.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM node_leases")).scalar_one() == 2
+    first.dispose()
+    second.dispose()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +48,14 @@ class Store:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self._writer: _WriterLock | None = None
         if self.is_sqlite:
             self.engine: Engine = create_engine(self.url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
+            database = make_url(self.url).database
+            if database and database != ":memory:":
+                self._writer = _WriterLock(Path(database).with_name(Path(database).name + ".write-lock"))
         else:
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -56,7 +63,7 @@ class Store:
     def write(self) -> Iterator[Connection]:
         """A transaction that will write: on SQLite it takes the write lock at BEGIN, so it never fails half-way
         for another writer (it waits for it instead)."""
-        with self.engine.connect() as conn:
+        with self._writer or nullcontext(), self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
@@ -94,6 +101,44 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._writer is not None:
+            self._writer.close()
+
+
+class _WriterLock:
+    """One writer at a time on a SQLite file, across threads and processes, handed over as soon as it is free.
+
+    SQLite's own busy handler polls with growing sleeps (up to 100 ms), so writers of several processes queue badly;
+    an `flock` on a file beside the database wakes the next writer at once. BEGIN IMMEDIATE still guards the data:
+    this lock only orders the writers that use it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def alembic_config(url: str) -> Config:
