@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from smsgw_testing import call
 from sqlalchemy import func, select
 
 from smsgw.domain.encoding import Encoding
@@ -22,18 +23,6 @@ BULK = "/sms/v1/bulksend"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 UK = "447911123456"  # a valid UK mobile number (the vendor's examples use Ofcom's drama range, see below)
 AUTH_FAILED = "ERROR 1 Authentication failed\n"
-
-
-def call(live_url: str, target: str, method: str = "GET", body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, str, http.client.HTTPResponse]:
-    url = urlsplit(live_url)
-    conn = http.client.HTTPConnection(url.hostname or "", url.port)
-    try:
-        conn.request(method, target, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read().decode(), response
-    finally:
-        conn.close()
 
 
 def good(**changes: str | None) -> dict[str, str]:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+from smsgw_testing import call
 from sqlalchemy import select, update
 
 from smsgw.domain.model import Account, MessageView, Priority, Status
@@ -22,18 +23,6 @@ from smsgw.store.tables import messages
 XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>'
 WAP_PUSH = ("0605040b8423f0dc0601ae02056a0045c60b03687474703a2f2f7761702e7A616772757A6B612e636F6D"
             "0001035A616772757A6B6155524C000101")  # Rapporto's own example, smpp_encoding=245&smpp_esm_class=64
-
-
-def call(live_url: str, target: str, method: str = "GET", body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, str, http.client.HTTPResponse]:
-    url = urlsplit(live_url)
-    conn = http.client.HTTPConnection(url.hostname or "", url.port)
-    try:
-        conn.request(method, target, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read().decode(), response
-    finally:
-        conn.close()
 
 
 def send(live_url: str, **fields: str) -> tuple[int, str]:
