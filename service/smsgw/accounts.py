@@ -205,8 +205,11 @@ def _only_settings(settings: Mapping[str, Any]) -> None:
 
 
 class Accounts:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, changed: Callable[[int], None] = lambda _account_id: None) -> None:
+        """`changed(account_id)` after every change: this process's authenticator forgets its copy at once (other
+        processes see the change within their refresh period)."""
         self.store = store
+        self.changed = changed
 
     def create(self, name: str, password: str, account_id: int | None = None, **settings: Any) -> Account:
         if not name or len(name) > 64 or not name.isprintable() or name != name.strip():
@@ -255,6 +258,7 @@ class Accounts:
                 stored = repo.client_certificates_of(conn, account.id)
                 repo.remove_client_certificates(conn, account.id, [fp for fp in stored
                                                                    if fp not in changed.client_certs])
+        self.changed(account.id)
         return changed
 
     def get(self, name: str) -> Account:
@@ -311,6 +315,7 @@ class Accounts:
                 repo.add_client_certificate(conn, account.id, fingerprint, pem, now)
             if fingerprint not in account.client_certs:
                 repo.update_account(conn, replace(account, client_certs=(*account.client_certs, fingerprint)), now)
+        self.changed(account.id)
         return fingerprint, fingerprint not in stored or fingerprint not in account.client_certs
 
     def certificates(self, name: str) -> list[tuple[str, datetime | None]]:
@@ -322,8 +327,8 @@ class Accounts:
         return [(fp, stored.get(fp)) for fp in account.client_certs]
 
     def remove_certificate(self, name: str, fingerprint: str) -> None:
-        """Stop trusting a certificate for the account: at once for requests, and for new TLS connections once
-        the server has reloaded its trust bundle."""
+        """Stop trusting a certificate for the account: for requests within the servers' account refresh period
+        (a second), and for new TLS connections once the server has reloaded its trust bundle."""
         try:
             wanted = normalise_fingerprint(fingerprint)
         except ValueError as error:
@@ -337,6 +342,7 @@ class Accounts:
             kept = tuple(fp for fp in account.client_certs if fp != wanted)
             repo.update_account(conn, replace(account, client_certs=kept), now)
             repo.remove_client_certificates(conn, account.id, [wanted])
+        self.changed(account.id)
 
     @staticmethod
     def _get(conn: Connection, name: str) -> Account:

@@ -2,8 +2,9 @@
 
 Legacy interfaces send the password with every request. We keep only a slow scrypt hash, and remember in memory
 which (account, credential version, SHA-256 of the secret) we have verified, so a hash is computed once per process,
-not per request. The account row is read on every request, so a password change or a disabled account (both bump
-`credential_version`) takes effect at once in every process.
+not per request. A process keeps the accounts it has read for up to `ACCOUNT_REFRESH_S`, then checks a small stamp
+of the row (and rereads it only when it changed): a password change or a disabled account takes effect in every
+process within that second, and a request costs no database read.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _CACHE_SIZE = 10_000
+ACCOUNT_REFRESH_S = 1.0
 
 
 def hash_password(password: str) -> str:
@@ -153,14 +156,41 @@ class Authenticator:
     """Finds and checks the account behind a request. Every failure is a RequestError with the core's code; faces
     turn it into their vendor's answer."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, refresh_s: float = ACCOUNT_REFRESH_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
+        self.refresh_s = refresh_s
+        self.clock = clock
         self._verified: OrderedDict[tuple[int, int, bytes], None] = OrderedDict()
         self._accounts: dict[int, tuple[int, Account]] = {}  # id -> (updated_at, account as read then)
+        self._checked: dict[str | int, tuple[float, Account]] = {}  # name or id -> (when its stamp was read, account)
         self._lock = threading.Lock()
 
     def account(self, *, name: str | None = None, account_id: int | None = None) -> Account | None:
-        """The account as stored now: a small stamp read on every call, the whole row only when it changed."""
+        """The account as stored at most `refresh_s` ago."""
+        asked = name if name is not None else account_id
+        if asked is None:
+            raise ValueError("an account is asked for by name or id")
+        checked = self._checked.get(asked)
+        now = self.clock()
+        if checked is not None and now - checked[0] < self.refresh_s:
+            return checked[1]
+        account = self._current(name=name, account_id=account_id)
+        with self._lock:
+            if account is None:
+                self._checked.pop(asked, None)
+            else:
+                self._checked[asked] = (now, account)
+        return account
+
+    def forget(self, account_id: int) -> None:
+        """Drop this process's copy of an account (it was changed here): the next request reads it."""
+        with self._lock:
+            for asked in [k for k, (_, a) in self._checked.items() if a.id == account_id]:
+                del self._checked[asked]
+
+    def _current(self, *, name: str | None, account_id: int | None) -> Account | None:
+        """The account as stored now: a small stamp read, the whole row only when it changed."""
         with self.store.peek() as conn:
             stamp = repo.account_stamp(conn, name=name, account_id=account_id)
             if stamp is None:

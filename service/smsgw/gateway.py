@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,6 +79,15 @@ class _Accepted:
                        parts=self.parts, encoding=self.encoding, client_ref=self.client_ref, **changes)
 
 
+@dataclass(slots=True)
+class _Rows:
+    """What one write transaction inserts: batches and messages as tuples in the repository's column order."""
+
+    batches: list[tuple[Any, ...]] = field(default_factory=list)
+    messages: list[tuple[Any, ...]] = field(default_factory=list)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+
+
 @dataclass(frozen=True, slots=True)
 class _Job:
     """A validated request waiting for its share of a write transaction."""
@@ -97,6 +106,9 @@ class Gateway:
         self.clock = clock
         # Concurrent submits of this process share write transactions (one commit per group, not per request).
         self._commits: GroupCommit[_Job, SubmitResult] = GroupCommit(store, self._write)
+
+    def close(self) -> None:
+        self._commits.close()
 
     # --- submit -----------------------------------------------------------------------------------------------
 
@@ -151,8 +163,19 @@ class Gateway:
         )
         return result
 
-    def _write(self, conn: Connection, job: _Job) -> SubmitResult:
-        """One request's share of a (possibly shared) write transaction: idempotency, ids, rows."""
+    def _write(self, conn: Connection, jobs: list[_Job]) -> list[SubmitResult]:
+        """The requests of one write transaction: each decides its outcomes, then all their rows go in at once.
+        (Two requests of a group claiming one idempotency key fail the group on the key's uniqueness; the group
+        commit then runs each alone, and the second sees the first's key.)"""
+        results: list[SubmitResult] = []
+        rows = _Rows()
+        for job in jobs:
+            results.append(self._decide(conn, job, rows))
+        repo.insert_submission(conn, rows.batches, rows.messages, rows.keys)
+        return results
+
+    def _decide(self, conn: Connection, job: _Job, rows: _Rows) -> SubmitResult:
+        """One request's outcomes: idempotency, ids, and the rows to insert (added to `rows`)."""
         account, request, batch_ref, checked, now = job.account, job.request, job.batch_ref, job.checked, job.now
         request_key = request.idempotency
         if request_key is not None:
@@ -194,10 +217,9 @@ class Gateway:
         ids = self.ids.allocate(len(fresh) + 1)
         batch_id = ids[-1]
         head = (account.id, batch_id, batch_ref)
-        rows: list[tuple[Any, ...]] = []
         key_rows: list[dict[str, Any]] = []
         for item, message_id in zip(fresh, ids, strict=False):
-            rows.append((message_id, *head, *item.row))
+            rows.messages.append((message_id, *head, *item.row))
             outcomes[item.index] = item.outcome(message_id)
             if item.key is not None:
                 key_rows.append({"account_id": account.id, "scope": "message", "key": item.key.key,
@@ -215,9 +237,9 @@ class Gateway:
             key_rows.append({"account_id": account.id, "scope": "request", "key": request_key.key,
                              "message_id": None, "outcome": _result_to_json(result),
                              "expires_at": now + _ms(request_key.window)})
-        batch = {"id": batch_id, "account_id": account.id, "ref": batch_ref, "face": request.face,
-                 "size": len(rows), "created_at": now}
-        repo.insert_submission(conn, batch if rows else None, rows, key_rows)
+        if fresh:
+            rows.batches.append((batch_id, account.id, batch_ref, request.face, len(fresh), now))
+        rows.keys.extend(key_rows)
         return result
 
     def _validate(self, index: int, spec: MessageSpec, account: Account, request: SubmitRequest,

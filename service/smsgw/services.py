@@ -29,9 +29,11 @@ class Services:
         if migrate and store.needs_migration():
             store.migrate()
         lease = NodeLease(store)
-        return cls(store, lease, Gateway(store, lease.start()), Authenticator(store), Accounts(store))
+        auth = Authenticator(store)
+        return cls(store, lease, Gateway(store, lease.start()), auth, Accounts(store, changed=auth.forget))
 
     def close(self) -> None:
         # Requests still running while a server stops finish with ids from this node for a few more seconds.
         self.lease.release(grace_ms=SHUTDOWN_GRACE_MS)
+        self.gateway.close()
         self.store.dispose()

@@ -111,32 +111,69 @@ def test_a_wrong_password_is_never_remembered(
     assert hashes.calls == 5
 
 
-def test_a_password_change_takes_effect_at_once_in_every_authenticator(
-    store: Store, authenticator: Authenticator, accounts: Accounts, account: Account, hashes: Counting
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_password_change_takes_effect_within_the_refresh_period_in_every_authenticator(
+    store: Store, accounts: Accounts, account: Account, hashes: Counting
 ) -> None:
-    elsewhere = Authenticator(store)  # another process's cache
-    for auth in (authenticator, elsewhere):
+    clock = Clock()
+    here, elsewhere = Authenticator(store, clock=clock), Authenticator(store, clock=clock)  # two processes' caches
+    for auth in (here, elsewhere):
         auth.by_password("acme", "s3cret")
         auth.by_password("acme", "s3cret")
     assert hashes.calls == 2
 
     accounts.update("acme", password="n3w")
+    clock.now += here.refresh_s * 0.9
+    assert here.by_password("acme", "s3cret").credential_version == 1  # the price of no read per request
+    clock.now += here.refresh_s * 0.2
 
-    for auth in (authenticator, elsewhere):
+    for auth in (here, elsewhere):
         assert refused(lambda a=auth: a.by_password("acme", "s3cret")) is ErrorCode.AUTH_FAILED
         assert auth.by_password("acme", "n3w").credential_version == 2
 
 
-def test_disabling_an_account_takes_effect_at_once_despite_the_cache(
-    authenticator: Authenticator, accounts: Accounts, account: Account, hashes: Counting
+def test_disabling_an_account_takes_effect_within_the_refresh_period_despite_the_cache(
+    store: Store, accounts: Accounts, account: Account, hashes: Counting
 ) -> None:
+    clock = Clock()
+    authenticator = Authenticator(store, clock=clock)
     authenticator.by_password("acme", "s3cret")
     accounts.update("acme", active=False)
+    clock.now += authenticator.refresh_s
     assert refused(lambda: authenticator.by_password("acme", "s3cret")) is ErrorCode.ACCOUNT_DISABLED
     # A wrong password on a disabled account is still just a failed login (it reveals nothing more).
     assert refused(lambda: authenticator.by_password("acme", "wrong")) is ErrorCode.AUTH_FAILED
     accounts.update("acme", active=True)
+    clock.now += authenticator.refresh_s
     assert authenticator.by_password("acme", "s3cret").active
+
+
+def test_an_account_is_read_at_most_once_per_refresh_period(
+    store: Store, accounts: Accounts, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    authenticator = Authenticator(store, clock=clock)
+    reads = []
+    real = store.peek
+
+    def counted() -> Any:
+        reads.append(1)
+        return real()
+
+    monkeypatch.setattr(store, "peek", counted)
+    for _ in range(100):
+        authenticator.by_password("acme", "s3cret")
+    assert len(reads) == 2  # the stamp, then the row it was missing
+    clock.now += authenticator.refresh_s
+    authenticator.by_password("acme", "s3cret")
+    assert len(reads) == 3  # the stamp only: the row has not changed
 
 
 def test_allowed_networks_limit_where_an_account_may_call_from(

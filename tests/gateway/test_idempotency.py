@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Protocol
 
@@ -265,6 +266,29 @@ def test_concurrent_submits_with_one_replay_key_store_one_message(
     assert len({r.outcomes[0].message_id for r in results}) == 1
     assert sorted(r.outcomes[0].replayed for r in results) == [False, True, True, True]
     assert count(account) == 1
+
+
+@pytest.mark.parametrize("mode", [IdempotencyMode.REPLAY, IdempotencyMode.REJECT])
+def test_concurrent_requests_sharing_one_transaction_claim_a_key_once(
+    store: Store, gateway: Gateway, account: Account, count: Callable[..., int], mode: IdempotencyMode
+) -> None:
+    """Requests of one process share write transactions; two of a group claiming one key must still end as one
+    message and one repeat."""
+    barrier = threading.Barrier(8)
+
+    def run(_: int) -> SubmitResult:
+        barrier.wait()
+        return one(gateway, account, IdempotencyKey("shared", mode, HOUR))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, range(8)))
+    firsts = [r for r in results if r.outcomes[0].accepted and not r.outcomes[0].replayed]
+    assert len(firsts) == 1 and count(account) == 1
+    for other in (r for r in results if r is not firsts[0]):
+        if mode is IdempotencyMode.REPLAY:
+            assert other.outcomes[0].replayed and other.outcomes[0].message_id == firsts[0].outcomes[0].message_id
+        else:
+            assert other.outcomes[0].error is not None and other.outcomes[0].error.code is ErrorCode.DUPLICATE
 
 
 def test_replay_of_a_purged_message_still_answers_with_its_id(

@@ -59,10 +59,10 @@ from smsgw.store import repository
 write_rows = repository.insert_submission
 
 
-def write_rows_then_stall(conn, batch, rows, keys):
-    write_rows(conn, batch, rows, keys)
-    ids = [row[0] if isinstance(row, tuple) else row["id"] for row in rows]
-    print(json.dumps({"batch": batch["id"], "ids": ids}), flush=True)
+def write_rows_then_stall(conn, batches, rows, keys):
+    write_rows(conn, batches, rows, keys)
+    ids = [row[0] for row in rows]
+    print(json.dumps({"batch": batches[0][0], "ids": ids}), flush=True)
     time.sleep(600)
 
 

@@ -4,6 +4,7 @@ failing job never fails the others of its group."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -45,7 +46,12 @@ def test_concurrent_submits_are_all_committed_in_fewer_transactions(gateway: Gat
     assert commits[0] < 32, "no two concurrent submits shared a transaction"
 
 
+def _each(job: Callable[[Connection, int], int]) -> Callable[[Connection, list[int]], list[int]]:
+    return lambda conn, nodes: [job(conn, node) for node in nodes]
+
+
 def test_a_result_is_returned_only_once_it_is_committed(store: Store) -> None:
+    @_each
     def work(conn: Connection, node: int) -> int:
         conn.execute(insert(node_leases).values(node_id=node, holder="t", expires_at=0))
         return node
@@ -64,6 +70,7 @@ def test_a_result_is_returned_only_once_it_is_committed(store: Store) -> None:
 def test_one_failing_job_fails_alone_and_its_neighbours_are_committed(store: Store) -> None:
     gate = threading.Event()
 
+    @_each
     def work(conn: Connection, node: int) -> int:
         if node == 0:
             gate.wait(5)  # hold the first transaction open so the others queue up behind it as one group

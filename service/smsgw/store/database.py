@@ -63,11 +63,18 @@ class Store:
     def write(self) -> Iterator[Connection]:
         """A transaction that will write: on SQLite it takes the write lock at BEGIN, so it never fails half-way
         for another writer (it waits for it instead)."""
-        with self._writer or nullcontext(), self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+        with self.writer_lock(), self.engine.connect() as conn, self.begin_write(conn):
+            yield conn
+
+    def writer_lock(self) -> Any:
+        """Held around every write transaction: orders the writers of all processes on a SQLite file."""
+        return self._writer or nullcontext()
+
+    def begin_write(self, conn: Connection) -> Any:
+        """BEGIN a write transaction on `conn` (IMMEDIATE on SQLite: the write lock at once)."""
+        if self.is_sqlite:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        return conn.begin()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -103,6 +110,33 @@ class Store:
         self.engine.dispose()
         if self._writer is not None:
             self._writer.close()
+
+
+class Writer:
+    """Write transactions on one connection kept open between them, for one thread at a time (a group commit's
+    leader): a transaction then costs no pool checkout. A failed transaction drops the connection, so a broken one
+    is never reused."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.store.writer_lock():
+            if self._conn is None:
+                self._conn = self.store.engine.connect()
+            try:
+                with self.store.begin_write(self._conn):
+                    yield self._conn
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 class _WriterLock:
@@ -170,6 +204,7 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     # (every checkpoint waits for fsync). Deployments that need power-cut durability use PostgreSQL (see README).
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+
     cursor.close()
 
 

@@ -1,11 +1,13 @@
 """Group commit: concurrent writers in one process share one transaction, so a commit is paid per group, not per
 request.
 
-The first caller to arrive leads: it takes everything queued (up to `max_group`), runs each job in one transaction
-and commits. Callers that arrived meanwhile wait; they get their result only after the commit, so nothing is
-reported done that is not durable. When the leader's own job is done it hands the lead to the oldest waiter, so no
-caller works for others indefinitely. If a group's transaction fails, every job is retried in a transaction of its
-own, so one bad job never fails its neighbours.
+The first caller to arrive leads: it takes everything queued (up to `max_group`), hands the whole group to `work`
+in one transaction (so the rows of many requests go in as one bulk insert) and commits. The leader's transactions
+run on one connection kept for them (`Writer`), so a group costs no connection checkout. Callers that arrived
+meanwhile wait; they get their result only after the commit, so nothing is reported done that is not durable. When
+the leader's own job is done it hands the lead to the oldest waiter, so no caller works for others indefinitely. If
+a group's transaction fails, every job is retried in a transaction of its own, so one bad job never fails its
+neighbours.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
 
-from .database import Store
+from .database import Store, Writer
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -35,9 +37,10 @@ class _Slot(Generic[Job, Result]):
 
 
 class GroupCommit(Generic[Job, Result]):
-    def __init__(self, store: Store, work: Callable[[Connection, Job], Result], max_group: int = 64) -> None:
-        self.store = store
+    def __init__(self, store: Store, work: Callable[[Connection, list[Job]], list[Result]],
+                 max_group: int = 64) -> None:
         self.work = work
+        self._writer = Writer(store)
         self.max_group = max_group
         self._lock = threading.Lock()
         self._queue: list[_Slot[Job, Result]] = []
@@ -76,8 +79,8 @@ class GroupCommit(Generic[Job, Result]):
 
     def _commit(self, group: list[_Slot[Job, Result]]) -> None:
         try:
-            with self.store.write() as conn:
-                results = [self.work(conn, slot.job) for slot in group]
+            with self._writer.transaction() as conn:
+                results = self.work(conn, [slot.job for slot in group])
         except BaseException as error:
             if len(group) > 1:  # the transaction rolled back whole: try each job alone
                 for slot in group:
@@ -90,3 +93,7 @@ class GroupCommit(Generic[Job, Result]):
         for slot in group:
             slot.finished = True
             slot.wake.set()
+
+    def close(self) -> None:
+        """Give the kept connection back (a leader still running reopens one)."""
+        self._writer.close()

@@ -205,35 +205,47 @@ def extend_key(conn: Connection, account_id: int, scope: str, key: str, expires_
     )
 
 
-# The hot insert bypasses SQLAlchemy's per-row parameter processing: rows are tuples in this order, handed to the
-# driver as they are (sqlite3 executemany, PostgreSQL COPY). JSON columns arrive already serialised.
+# The hot insert bypasses SQLAlchemy's per-row parameter processing: rows are tuples in column order, handed to the
+# driver as they are (sqlite3 executemany, PostgreSQL executemany or COPY). JSON columns arrive already serialised.
 MESSAGE_COLUMNS = tuple(c.name for c in messages.c)
-_COLUMN_LIST = ", ".join(MESSAGE_COLUMNS)
-_SQLITE_INSERT = f"INSERT INTO messages ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(MESSAGE_COLUMNS))})"
-_PG_COPY = f"COPY messages ({_COLUMN_LIST}) FROM STDIN"
-_PG_INSERT = f"INSERT INTO messages ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(MESSAGE_COLUMNS))})"
+BATCH_COLUMNS = tuple(c.name for c in batches.c)
 _COPY_FROM = 50  # below this many rows COPY's setup costs more than it saves
+
+
+def _insert_sql(table: str, columns: Sequence[str], marker: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+
+
+_SQLITE_INSERTS = {t: _insert_sql(t, cols, "?") for t, cols in (("messages", MESSAGE_COLUMNS),
+                                                                 ("batches", BATCH_COLUMNS))}
+_PG_INSERTS = {t: _insert_sql(t, cols, "%s") for t, cols in (("messages", MESSAGE_COLUMNS),
+                                                              ("batches", BATCH_COLUMNS))}
+_PG_COPY = f"COPY messages ({', '.join(MESSAGE_COLUMNS)}) FROM STDIN"
 
 
 def insert_submission(
     conn: Connection,
-    batch: Mapping[str, Any] | None,
+    batch_rows: Sequence[tuple[Any, ...]],
     message_rows: Sequence[tuple[Any, ...]],
     key_rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    """One request's batch, messages (tuples in MESSAGE_COLUMNS order) and idempotency keys, in the caller's
-    transaction. No batch row when nothing of the request was accepted."""
-    if batch is not None:
-        conn.execute(insert(batches), [batch])
-    if message_rows:
-        if conn.dialect.name == "postgresql" and len(message_rows) < _COPY_FROM:
-            conn.exec_driver_sql(_PG_INSERT, list(message_rows))
-        elif conn.dialect.name == "postgresql":
-            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(_PG_COPY) as copy:  # type: ignore[union-attr]
+    """Batches (tuples in BATCH_COLUMNS order), messages (MESSAGE_COLUMNS order) and idempotency keys of one or
+    more requests, in the caller's transaction, straight on the driver's cursor."""
+    driver: Any = conn.connection.driver_connection
+    postgres = conn.dialect.name == "postgresql"
+    inserts = _PG_INSERTS if postgres else _SQLITE_INSERTS
+    cursor = driver.cursor()
+    try:
+        if batch_rows:
+            cursor.executemany(inserts["batches"], batch_rows)
+        if postgres and len(message_rows) >= _COPY_FROM:
+            with cursor.copy(_PG_COPY) as copy:
                 for row in message_rows:
                     copy.write_row(row)
-        else:
-            conn.exec_driver_sql(_SQLITE_INSERT, list(message_rows))
+        elif message_rows:
+            cursor.executemany(inserts["messages"], message_rows)
+    finally:
+        cursor.close()
     if key_rows:
         conn.execute(insert(idempotency_keys), list(key_rows))
 
