@@ -167,10 +167,8 @@ class Gateway:
         """The requests of one write transaction: each decides its outcomes, then all their rows go in at once.
         (Two requests of a group claiming one idempotency key fail the group on the key's uniqueness; the group
         commit then runs each alone, and the second sees the first's key.)"""
-        results: list[SubmitResult] = []
         rows = _Rows()
-        for job in jobs:
-            results.append(self._decide(conn, job, rows))
+        results = [self._decide(conn, job, rows) for job in jobs]
         repo.insert_submission(conn, rows.batches, rows.messages, rows.keys)
         return results
 

@@ -204,7 +204,6 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     # (every checkpoint waits for fsync). Deployments that need power-cut durability use PostgreSQL (see README).
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
-
     cursor.close()
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Row, Table, case, delete, func, insert, select, text, update
 
 from ..domain.encoding import Encoding, ParsingType
 from ..domain.model import (
@@ -208,18 +208,16 @@ def extend_key(conn: Connection, account_id: int, scope: str, key: str, expires_
 # The hot insert bypasses SQLAlchemy's per-row parameter processing: rows are tuples in column order, handed to the
 # driver as they are (sqlite3 executemany, PostgreSQL executemany or COPY). JSON columns arrive already serialised.
 MESSAGE_COLUMNS = tuple(c.name for c in messages.c)
-BATCH_COLUMNS = tuple(c.name for c in batches.c)
 _COPY_FROM = 50  # below this many rows COPY's setup costs more than it saves
 
 
-def _insert_sql(table: str, columns: Sequence[str], marker: str) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+def _insert_sql(table: Table, marker: str) -> str:
+    names = [c.name for c in table.c]
+    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([marker] * len(names))})"
 
 
-_SQLITE_INSERTS = {t: _insert_sql(t, cols, "?") for t, cols in (("messages", MESSAGE_COLUMNS),
-                                                                 ("batches", BATCH_COLUMNS))}
-_PG_INSERTS = {t: _insert_sql(t, cols, "%s") for t, cols in (("messages", MESSAGE_COLUMNS),
-                                                              ("batches", BATCH_COLUMNS))}
+_INSERTS = {(dialect, table.name): _insert_sql(table, marker)
+            for dialect, marker in (("sqlite", "?"), ("postgresql", "%s")) for table in (messages, batches)}
 _PG_COPY = f"COPY messages ({', '.join(MESSAGE_COLUMNS)}) FROM STDIN"
 
 
@@ -229,21 +227,20 @@ def insert_submission(
     message_rows: Sequence[tuple[Any, ...]],
     key_rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Batches (tuples in BATCH_COLUMNS order), messages (MESSAGE_COLUMNS order) and idempotency keys of one or
-    more requests, in the caller's transaction, straight on the driver's cursor."""
+    """Batches and messages (tuples in their tables' column order) and idempotency keys of one or more requests, in
+    the caller's transaction, straight on the driver's cursor."""
     driver: Any = conn.connection.driver_connection
-    postgres = conn.dialect.name == "postgresql"
-    inserts = _PG_INSERTS if postgres else _SQLITE_INSERTS
+    dialect = conn.dialect.name
     cursor = driver.cursor()
     try:
         if batch_rows:
-            cursor.executemany(inserts["batches"], batch_rows)
-        if postgres and len(message_rows) >= _COPY_FROM:
+            cursor.executemany(_INSERTS[dialect, "batches"], batch_rows)
+        if dialect == "postgresql" and len(message_rows) >= _COPY_FROM:
             with cursor.copy(_PG_COPY) as copy:
                 for row in message_rows:
                     copy.write_row(row)
         elif message_rows:
-            cursor.executemany(inserts["messages"], message_rows)
+            cursor.executemany(_INSERTS[dialect, "messages"], message_rows)
     finally:
         cursor.close()
     if key_rows:
