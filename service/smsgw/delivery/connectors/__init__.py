@@ -1,0 +1,1 @@
+"""Connectors: one small interface (`base.Connector`), an SMPP 3.4 client and a simulator behind it."""
