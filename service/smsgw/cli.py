@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -19,6 +21,8 @@ import click
 
 from .accounts import SETTINGS, SettingError
 from .config import Settings, parse_listen
+from .delivery import routes
+from .delivery.routes import Router
 from .domain import encoding
 from .domain.errors import GatewayError
 from .domain.model import Account, MessageSpec, MessageView, Status, SubmitRequest
@@ -73,14 +77,31 @@ def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
 
 # --- serve and db ---------------------------------------------------------------------------------------------
 
+def _delivery_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--config", envvar="SMSGW_CONFIG", type=click.Path(exists=True, dir_okay=False),
+                        default=None, help="smsgw.toml naming connectors and routes (overrides --smsc) "
+                        "[env SMSGW_CONFIG]")(func)
+    return click.option("--smsc", envvar="SMSGW_SMSC", default="simulator", show_default=True,
+                        help="the one connector: simulator[://?options] or smpp[s]://system_id:password@host:port"
+                        "[?options] [env SMSGW_SMSC]")(func)
+
+
+def _router(smsc: str, config: str | None) -> Router:
+    try:
+        return routes.load(smsc, config)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--config" if config else "--smsc") from None
+
+
 THREADS_PER_WORKER = 8  # with TLS, `--workers N` is one process of 8 x N threads (cheroot)
 
 
 @main.command()
 @click.option("--listen", envvar="SMSGW_LISTEN", default="127.0.0.1:8080", show_default=True, help="HOST:PORT")
 @click.option("--database-url", envvar="SMSGW_DATABASE_URL", help="overrides the group option")
-@click.option("--smsc", envvar="SMSGW_SMSC", default="simulator", show_default=True,
-              help="simulator or smpp://system_id:password@host:port")
+@_delivery_options
+@click.option("--no-worker", is_flag=True, envvar="SMSGW_NO_WORKER",
+              help="serve only; run the delivery worker elsewhere (`smsgw worker`) [env SMSGW_NO_WORKER]")
 @click.option("--workers", envvar="SMSGW_WORKERS", default=2, show_default=True, type=click.IntRange(1, 64),
               help=f"HTTP server processes (with TLS: one process, {THREADS_PER_WORKER} threads per worker)")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -89,10 +110,10 @@ THREADS_PER_WORKER = 8  # with TLS, `--workers N` is one process of 8 x N thread
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None,
               help="the private key of --tls-cert, PEM [env SMSGW_TLS_KEY]")
 @click.pass_context
-def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, workers: int,
-          tls_cert: str | None, tls_key: str | None) -> None:
+def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, config: str | None,
+          no_worker: bool, workers: int, tls_cert: str | None, tls_key: str | None) -> None:
     """Run the gateway: migrate an empty database, then serve HTTP with granian, or with --tls-cert and --tls-key
-    HTTPS with client certificates (cheroot)."""
+    HTTPS with client certificates (cheroot); and, unless --no-worker, a delivery worker beside it."""
     settings: Settings = ctx.obj
     url = database_url or settings.database_url
     tls_cert, tls_key = tls_cert or settings.tls_cert, tls_key or settings.tls_key
@@ -100,8 +121,7 @@ def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, 
         host, port = parse_listen(listen)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--listen") from None
-    if smsc != "simulator" and not smsc.startswith(("smpp://", "smpps://")):
-        raise click.BadParameter("simulator or smpp://system_id:password@host:port", param_hint="--smsc")
+    _router(smsc, config)  # a bad connector setting stops us here, not in the worker
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key (SMSGW_TLS_CERT, SMSGW_TLS_KEY) go together")
     logging.getLogger().setLevel(logging.INFO)
@@ -109,15 +129,38 @@ def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, 
         socket.create_server((host, port)).close()
     except OSError as error:
         raise click.ClickException(f"cannot listen on {listen}: {error.strerror or error}") from None
-    if tls_cert and tls_key:
-        _serve_tls(settings, url, (host, port), tls_cert, tls_key, workers * THREADS_PER_WORKER)
-        return
+    _services(url).close()  # migrates once here, before the server and worker processes start
+    worker = None if no_worker else _start_worker(url, smsc, config)
+    try:
+        if tls_cert and tls_key:
+            _serve_tls(settings, url, (host, port), tls_cert, tls_key, workers * THREADS_PER_WORKER)
+        else:
+            _serve_granian(url, listen, (host, port), smsc, workers)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def _start_worker(url: str, smsc: str, config: str | None) -> subprocess.Popen[bytes]:
+    """The delivery worker as a process of its own beside the server's (it leaves when this process does)."""
+    command = [sys.executable, "-c", "from smsgw.cli import main; main()", "--database-url", url, "worker",
+               "--smsc", smsc, "--exit-with-parent"]
+    if config:
+        command += ["--config", config]
+    return subprocess.Popen(command)
+
+
+def _serve_granian(url: str, listen: str, address: tuple[str, int], smsc: str, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    _services(url).close()  # migrates once here, before the server processes start
+    host, port = address
     os.environ.update(SMSGW_DATABASE_URL=url, SMSGW_LISTEN=listen, SMSGW_SMSC=smsc)
-    click.echo(f"smsgw serving on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}, "
+    click.echo(f"smsgw serving on http://{host}:{port} ({workers} HTTP process{'es' if workers > 1 else ''}, "
                f"database {safe_url(url)})", err=True)
     # Threads per worker about the size of its database pool; a stuck request cannot hold a shutdown forever.
     Granian("smsgw.app:create_app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
@@ -140,6 +183,96 @@ def _serve_tls(settings: Settings, url: str, address: tuple[str, int], cert: str
         server.serve_until_signalled()
     finally:
         services.close()
+
+
+@main.command()
+@_delivery_options
+@click.option("--chunk", default=500, show_default=True, type=click.IntRange(1, 10_000),
+              help="messages claimed at a time")
+@click.option("--exit-with-parent", is_flag=True, hidden=True)
+@click.pass_context
+def worker(ctx: click.Context, smsc: str, config: str | None, chunk: int, exit_with_parent: bool) -> None:
+    """Run the delivery worker alone: send due messages through the connectors, take receipts and MOs in.
+
+    On SQLite only one worker works at a time (the others wait for its lease); on PostgreSQL run as many as you
+    like, on any number of machines."""
+    import asyncio
+
+    from .delivery.worker import Worker
+
+    router = _router(smsc, config)
+    logging.getLogger().setLevel(logging.INFO)
+    services = _open(ctx)
+    parent = os.getppid()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        if exit_with_parent:
+            async def watch() -> None:
+                while os.getppid() == parent:
+                    await asyncio.sleep(1)
+                stop.set()
+            watcher = asyncio.create_task(watch())
+        work = Worker(services.store, services.gateway, router, chunk=chunk)
+        click.echo(f"smsgw worker {work.name}: connectors {', '.join(c.name for c in router.all())}", err=True)
+        await work.run(stop)
+        if exit_with_parent:
+            watcher.cancel()
+
+    asyncio.run(run())
+
+
+@main.command()
+@_delivery_options
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def connectors(ctx: click.Context, smsc: str, config: str | None, as_json: bool) -> None:
+    """The configured connectors and routes, and what each worker last reported about its connections."""
+    from .store import queue
+
+    router = _router(smsc, config)
+    with _open(ctx).store.read() as conn:
+        states = queue.connector_state_rows(conn)
+    data: dict[str, list[dict[str, Any]]] = {
+        "connectors": [{"name": c.name, "kind": c.state().kind} for c in router.all()],
+        "routes": [{"prefix": r.prefix, "connectors": list(r.connectors)} for r in router.routes],
+        "workers": [{"worker": r.worker, "connector": r.connector, "updated_at": _json_value(
+            datetime.fromtimestamp(r.updated_at / 1000).astimezone()), **r.state} for r in states],
+    }
+    if as_json:
+        _print_json(data)
+        return
+    for c in data["connectors"]:
+        click.echo(f"connector {c['name']} ({c['kind']})")
+    for r in data["routes"]:
+        click.echo(f"route {r['prefix'] or '(any)'} -> {', '.join(r['connectors'])}")
+    for w in data["workers"]:
+        click.echo(f"worker {w['worker']} {w['connector']}: {'bound' if w['bound'] else 'not bound'}, "
+                   f"{w['in_flight']}/{w['window']} in flight, {w['submitted']} submitted, {w['errors']} errors"
+                   + (f" (last: {w['last_error']})" if w["last_error"] else "") + f", at {w['updated_at']}")
+
+
+@main.group()
+def simulate() -> None:
+    """Pretend to be the network."""
+
+
+@simulate.command("mo")
+@click.option("--from", "originator", required=True, help="the phone's number")
+@click.option("--to", "destination", required=True, help="the number the phone wrote to (an account's number)")
+@click.option("--text", required=True)
+@click.pass_context
+def simulate_mo(ctx: click.Context, originator: str, destination: str, text: str) -> None:
+    """An MO as if an SMSC had delivered it: stored, routed to the account that owns the number, reported."""
+    mo = _open(ctx).gateway.ingest_mo(originator, destination, text=text,
+                                      enc=encoding.Encoding.GSM7 if encoding.gsm_septets(text) is not None
+                                      else encoding.Encoding.UCS2)
+    click.echo(str(mo.id))
+    if mo.account_id is None:
+        click.echo(f"no account owns {mo.destination}; the MO is kept unrouted", err=True)
 
 
 @main.group()

@@ -54,6 +54,7 @@ MAX_PRICE = 2**31 - 1  # smallest currency units; the column is a 32-bit integer
 MAX_AHEAD = timedelta(days=366)  # the furthest a message may be scheduled or stay valid
 MAX_EXTRA_LENGTH = 255  # a dialect field kept with a message
 MAX_RECEIVE = 1000
+REPLY_WINDOW = timedelta(days=7)  # an MO answers the latest MT to its sender within this (Modica's reply_to)
 
 
 def _now_ms() -> int:
@@ -288,6 +289,7 @@ class Gateway:
             status.value, 0, None, now, now, due, expires,
             json.dumps(spec.send_window.to_dict()) if spec.send_window else None,
             json.dumps(dict(spec.extras)) if spec.extras else None,
+            None,  # claimed_by: no worker holds it yet
         )
         return _Accepted(index, row, spec.idempotency, recipient, status, parts, enc, spec.client_ref)
 
@@ -428,14 +430,8 @@ class Gateway:
             return repo.confirm_reports(conn, account.id, list(report_ids))
 
     def _dr_row(self, account: Account, message_id: int, status: Status, error: str | None, now: int) -> dict[str, Any]:
-        return self._report_row(account, ReportKind.DR, now, message_id=message_id, status=status.value,
-                                error_code=error)
-
-    def _report_row(self, account: Account, kind: ReportKind, now: int, **fields: Any) -> dict[str, Any]:
-        return {"account_id": account.id, "kind": kind.value, "message_id": None, "inbound_id": None,
-                "status": None, "error_code": None, "delivery": "pull" if account.report_format == "pull" else "push",
-                "state": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None, "created_at": now,
-                **fields}
+        return repo.report_row(account, ReportKind.DR, now, message_id=message_id, status=status.value,
+                               error_code=error)
 
     # --- inbound ----------------------------------------------------------------------------------------------
 
@@ -443,22 +439,33 @@ class Gateway:
                   enc: encoding.Encoding = encoding.Encoding.GSM7, smsc_id: str | None = None,
                   operator: str | None = None, received_at: datetime | None = None) -> Inbound:
         """Store an MO and queue it for the account that owns its destination (and keyword, when one is set)."""
+        with self.store.write() as conn:
+            return self.ingest_mo_in(conn, originator, destination, text=text, payload=payload, enc=enc,
+                                     smsc_id=smsc_id, operator=operator, received_at=received_at)
+
+    def ingest_mo_in(self, conn: Connection, originator: str, destination: str, *, text: str | None = None,
+                     payload: bytes | None = None, enc: encoding.Encoding = encoding.Encoding.GSM7,
+                     smsc_id: str | None = None, operator: str | None = None,
+                     received_at: datetime | None = None) -> Inbound:
+        """`ingest_mo` inside the caller's write transaction (the delivery worker commits an MO together with the
+        parts it was reassembled from)."""
         now = self.clock()
         originator, destination = _mo_address(originator), _mo_address(destination)
         first_word = _KEYWORD.match(text or "")
         keyword = first_word.group(1).upper() if first_word else ""
-        with self.store.write() as conn:
-            account_id = repo.route_inbound(conn, destination, keyword)
-            mo = Inbound(id=self.ids.one(), account_id=account_id, originator=originator, destination=destination,
-                         text=text, payload=payload, encoding=enc, keyword=keyword or None,
-                         received_at=received_at or to_dt(now), smsc_id=smsc_id, operator=operator)
-            repo.insert_inbound(conn, mo)
-            if account_id is not None:
-                account = repo.get_account(conn, account_id=account_id)
-                assert account is not None
-                repo.queue_reports(conn, [self._report_row(account, ReportKind.MO, now, inbound_id=mo.id)])
-            else:
-                log.warning("mo %d to %s: no account owns this number; kept unrouted", mo.id, destination)
+        account_id = repo.route_inbound(conn, destination, keyword)
+        reply_to = repo.latest_mt(conn, account_id, originator, destination, now - _ms(REPLY_WINDOW)) \
+            if account_id is not None else None
+        mo = Inbound(id=self.ids.one(), account_id=account_id, originator=originator, destination=destination,
+                     text=text, payload=payload, encoding=enc, keyword=keyword or None,
+                     received_at=received_at or to_dt(now), smsc_id=smsc_id, operator=operator, reply_to=reply_to)
+        repo.insert_inbound(conn, mo)
+        if account_id is not None:
+            account = repo.get_account(conn, account_id=account_id)
+            assert account is not None
+            repo.queue_reports(conn, [repo.report_row(account, ReportKind.MO, now, inbound_id=mo.id)])
+        else:
+            log.warning("mo %d to %s: no account owns this number; kept unrouted", mo.id, destination)
         return mo
 
 

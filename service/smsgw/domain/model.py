@@ -279,6 +279,7 @@ class Inbound:
     received_at: datetime
     smsc_id: str | None = None
     operator: str | None = None
+    reply_to: int | None = None  # the MT this answers: the latest one to its originator from its destination
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, case, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Row, Table, case, delete, func, insert, or_, select, text, update
 
 from ..domain.encoding import Encoding, ParsingType
 from ..domain.model import (
@@ -361,13 +361,16 @@ def cancel_pending(conn: Connection, account_id: int, batch_ref: str, now_ms: in
     """Cancel a batch's messages that are not yet sent; returns (id, client_ref, reports) of each one cancelled.
 
     The rows are locked first (FOR UPDATE on PostgreSQL; SQLite has one writer at a time), so a message a worker
-    takes meanwhile is either waited for and then skipped, or cancelled before the worker sees it — never both."""
+    takes meanwhile is either waited for and then skipped, or cancelled before the worker sees it — never both.
+    A message a worker holds (claimed, being sent) stays with the worker: what was sent stays sent."""
     pending = [Status.ACCEPTED.value, Status.SCHEDULED.value]
     rows: list[Any] = []
     for chunk in _chunks(batch_ids(conn, account_id, batch_ref)):
         rows += conn.execute(
             select(messages.c.id, messages.c.client_ref, messages.c.reports, messages.c.status)
-            .where(messages.c.batch_id.in_(chunk), messages.c.status.in_(pending))
+            .where(messages.c.batch_id.in_(chunk), messages.c.status.in_(pending),
+                   # one a worker is sending right now is not stopped (its claim has not run out)
+                   or_(messages.c.claimed_by.is_(None), messages.c.due_at <= now_ms))
             .order_by(messages.c.id)
             .with_for_update()
         ).all()
@@ -391,12 +394,22 @@ def record_history(conn: Connection, changes: Sequence[tuple[int, Status, Status
 # --- inbound and reports --------------------------------------------------------------------------------------
 
 
+def latest_mt(conn: Connection, account_id: int, recipient: str, originator: str, since_ms: int) -> int | None:
+    """The id of the account's newest message to `recipient` from `originator` since then: what an MO answers."""
+    return conn.execute(
+        select(messages.c.id)
+        .where(messages.c.recipient == recipient, messages.c.account_id == account_id,
+               messages.c.originator == originator, messages.c.created_at >= since_ms)
+        .order_by(messages.c.id.desc()).limit(1)
+    ).scalar()
+
+
 def insert_inbound(conn: Connection, mo: Inbound) -> None:
     conn.execute(
         insert(inbound).values(
             id=mo.id, account_id=mo.account_id, originator=mo.originator, destination=mo.destination,
             keyword=mo.keyword, encoding=mo.encoding.value, text=mo.text, payload=mo.payload, smsc_id=mo.smsc_id,
-            operator=mo.operator, received_at=to_ms(mo.received_at),
+            operator=mo.operator, received_at=to_ms(mo.received_at), reply_to=mo.reply_to,
         )
     )
 
@@ -406,8 +419,16 @@ def inbound_from_row(row: Row[Any]) -> Inbound:
     return Inbound(
         id=m["id"], account_id=m["account_id"], originator=m["originator"], destination=m["destination"],
         text=m["text"], payload=m["payload"], encoding=Encoding(m["encoding"]), keyword=m["keyword"],
-        received_at=to_dt(m["received_at"]), smsc_id=m["smsc_id"], operator=m["operator"],
+        received_at=to_dt(m["received_at"]), smsc_id=m["smsc_id"], operator=m["operator"], reply_to=m["reply_to"],
     )
+
+
+def report_row(account: Account, kind: ReportKind, now_ms: int, **fields: Any) -> dict[str, Any]:
+    """A row of the reports queue, pushed or kept for pull as the account's report format says."""
+    return {"account_id": account.id, "kind": kind.value, "message_id": None, "inbound_id": None,
+            "status": None, "error_code": None, "delivery": "pull" if account.report_format == "pull" else "push",
+            "state": "pending", "attempts": 0, "next_attempt_at": now_ms, "last_error": None, "created_at": now_ms,
+            **fields}
 
 
 def queue_reports(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -131,7 +131,11 @@ messages = Table(
     Column("expires_at", BigInteger, nullable=False),  # validity, or the send window's last close if earlier
     Column("send_window", JSON),
     Column("extras", JSON),
-    Index("ix_messages_due", "due_at", sqlite_where=text("status IN ('accepted', 'scheduled')"),
+    # The worker that holds the message while it is being sent; its due_at is then the claim's end, after which
+    # another worker may take it again (the first one died between submit and response: a possible duplicate).
+    Column("claimed_by", String(64)),
+    # The worker's queue: per priority, the due ones in due order.
+    Index("ix_messages_queue", "priority", "due_at", sqlite_where=text("status IN ('accepted', 'scheduled')"),
           postgresql_where=text("status IN ('accepted', 'scheduled')")),
     Index("ix_messages_batch", "batch_id"),  # ids are time-ordered: inserts append at the index's right edge
     Index("ix_messages_account_client_ref", "account_id", "client_ref", sqlite_where=text("client_ref IS NOT NULL"),
@@ -183,6 +187,7 @@ inbound = Table(
     Column("smsc_id", String(64)),
     Column("operator", String(40)),
     Column("received_at", BigInteger, nullable=False),
+    Column("reply_to", BigInteger),  # the MT this MO answers: the latest to its sender from its destination
     Index("ix_inbound_account", "account_id", "id"),
 )
 
@@ -221,6 +226,68 @@ idempotency_keys = Table(
     Column("outcome", JSON),  # request scope: the whole first result
     Column("expires_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("account_id", "scope", "key"),
+)
+
+# A concatenated MO's parts, kept until the last one arrives (each is committed before the SMSC is answered).
+mo_parts = Table(
+    "mo_parts",
+    metadata,
+    Column("source", String(20), nullable=False),
+    Column("destination", String(20), nullable=False),
+    Column("ref", Integer, nullable=False),
+    Column("total", SmallInteger, nullable=False),
+    Column("seq", SmallInteger, nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("data_coding", SmallInteger, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("smsc_id", String(64)),
+    Column("received_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("source", "destination", "ref", "total", "seq"),
+    Index("ix_mo_parts_received", "received_at"),
+)
+
+# Receipts that matched no submitted part yet (they may overtake the worker's record of the submit, or reach
+# another worker's connection); matched again after each record, dropped after a day.
+pending_receipts = Table(
+    "pending_receipts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("connector", String(64), nullable=False),
+    Column("smsc_id", String(64), nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("error", String(40)),
+    Column("received_at", BigInteger, nullable=False),
+    Index("ix_pending_receipts_smsc_id", "smsc_id"),
+)
+
+# Leases on work that only one process may do at a time (on SQLite: the delivery worker).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+# Each worker's connectors as it last saw them, for the console and /metrics of any process.
+connector_states = Table(
+    "connector_states",
+    metadata,
+    Column("worker", String(200), nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("worker", "connector"),
+)
+
+# Whole-system counters per minute (submitted, delivered, failed, ...), summed over all workers.
+counters = Table(
+    "counters",
+    metadata,
+    Column("minute", BigInteger, nullable=False),  # epoch ms of the minute's start
+    Column("name", String(32), nullable=False),
+    Column("value", BigInteger, nullable=False),
+    PrimaryKeyConstraint("minute", "name"),
 )
 
 # Node bits for id allocation, leased so that two live processes never share one.

@@ -35,6 +35,11 @@ class Outgoing:
     reports: int  # domain.model.ReportMask: FINAL=1, INTERMEDIATE=2
     expires_at: int  # epoch ms
     attempts: int  # submit attempts so far, this one included
+    # What the worker needs besides the wire (defaults keep the wire module's tests short):
+    status: str = "accepted"  # accepted | scheduled, before this claim
+    send_window: str | None = None  # JSON of domain.validity.SendWindow
+    billing_single_shot: bool = False
+    reclaimed: bool = False  # an earlier claim ended without an answer: the SMSC may already have it
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +89,7 @@ class Receipt:
 
     connector: str
     smsc_id: str  # normalised
-    state: str  # SMPP final/intermediate state word: DELIVRD, EXPIRED, DELETED, UNDELIV, ACCEPTD, UNKNOWN, REJECTD, ENROUTE
+    state: str  # SMPP state word: DELIVRD, EXPIRED, DELETED, UNDELIV, ACCEPTD, UNKNOWN, REJECTD, ENROUTE
     error: str | None = None  # the receipt's err: field or network_error_code, as text
     done_at: int | None = None  # epoch ms of the receipt's "done date", when given
 

@@ -1,0 +1,392 @@
+"""The delivery worker: claim due messages in chunks → hand their parts to connectors → record the outcomes.
+
+It runs on one asyncio loop; every database call runs in one thread of its own, so the loop keeps the SMPP windows
+full while a chunk is being recorded or the next one claimed (two chunks are in flight at a time). Receipts and MOs
+the connectors hand in are committed before the call returns, which is when the connector answers the SMSC.
+
+On SQLite exactly one worker works: it holds the `worker` lease, renewed while it lives; any other waits for it to
+run out. On PostgreSQL every worker claims with SKIP LOCKED, so any number share the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+
+from ..domain.model import Account, ReportKind, ReportMask, Status, aggregate, can_move
+from ..domain.validity import SendWindow
+from ..gateway import Gateway
+from ..store import queue
+from ..store import repository as repo
+from ..store.database import Store
+from . import schedule, wire
+from .connectors.base import Connector, MoPart, Outcome, Outgoing, Part, Receipt, SubmitOutcome
+from .receipts import decode_mo, id_candidates, receipt_status
+from .routes import Router
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+LEASE = "worker"
+LEASE_MS = 15_000
+STATE_EVERY_S = 5.0
+ACCOUNTS_FOR_S = 5.0
+PARKED_FOR_MS = 24 * 3_600_000  # a receipt that matches nothing for a day never will
+MO_PARTS_FOR_MS = 3_600_000  # a concatenated MO still missing parts after an hour is delivered as it is
+_SEVERITY = (Outcome.PERMANENT, Outcome.BILLING, Outcome.TEMPORARY, Outcome.THROTTLED)
+_OUTCOME_COUNTER = {Status.SUBMITTED: "submitted", Status.REJECTED: "rejected", Status.FAILED: "failed",
+                    Status.EXPIRED: "expired", Status.ACCEPTED: "retried"}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, store: Store, gateway: Gateway, router: Router, *, name: str | None = None,
+                 clock: Callable[[], int] = _now_ms, chunk: int = 500, claim_ms: int = 120_000,
+                 idle_s: float = 0.2, options: wire.WireOptions | None = None) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.router = router
+        self.name = name or worker_name()
+        self.clock = clock
+        self.chunk = chunk
+        self.claim_ms = claim_ms
+        self.idle_s = idle_s
+        self.options = options or wire.WireOptions()
+        self.counts: Counter[str] = Counter()
+        self._db_thread: ThreadPoolExecutor | None = None
+        self._accounts: dict[int, tuple[float, Account]] = {}
+        self._leased = not store.is_sqlite
+        self._lease_checked = 0.0
+        self._state_saved = 0.0
+        self._parked = True  # receipts may wait from an earlier run: look once at start
+
+    # --- the loop ---------------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="smsgw-worker-db")
+        for connector in self.router.all():
+            await connector.start(self)
+        log.info("worker %s started: connectors %s", self.name, ", ".join(c.name for c in self.router.all()))
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                await self._housekeeping()
+                chunk = await self._db(self._claim) if self._leased else []
+                if chunk:
+                    task = asyncio.create_task(self._send(chunk))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                    if len(in_flight) >= 2:
+                        await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                if in_flight:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    await asyncio.wait_for(stop.wait(), self.idle_s)
+                except TimeoutError:
+                    pass
+            if in_flight:
+                await asyncio.wait(in_flight)
+        finally:
+            for connector in self.router.all():
+                await connector.close()
+            await self._db(self._save_state)
+            if self.store.is_sqlite and self._leased:
+                await self._db(self._release)
+            self._db_thread.shutdown(wait=True)
+            log.info("worker %s stopped", self.name)
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._db_thread is not None, "the worker is not running"
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if self.store.is_sqlite and now - self._lease_checked >= LEASE_MS / 3000:
+            self._lease_checked = now
+            leased = await self._db(self._take_lease)
+            if leased != self._leased:
+                log.info("worker %s %s the SQLite worker lease", self.name, "holds" if leased else "waits for")
+            self._leased = leased
+        if now - self._state_saved >= STATE_EVERY_S:
+            self._state_saved = now
+            await self._db(self._save_state)
+            if self._leased:
+                await self._db(self._sweep)
+
+    def _take_lease(self) -> bool:
+        with self.store.write() as conn:
+            return queue.take_lease(conn, LEASE, self.name, self.clock(), LEASE_MS)
+
+    def _release(self) -> None:
+        with self.store.write() as conn:
+            queue.release_lease(conn, LEASE, self.name)
+
+    def _save_state(self) -> None:
+        counts, self.counts = self.counts, Counter()
+        now = self.clock()
+        states = {c.name: {k: v for k, v in asdict(c.state()).items() if k != "name"} for c in self.router.all()}
+        with self.store.write() as conn:
+            queue.save_connector_states(conn, self.name, now, states)
+            queue.add_counts(conn, now, counts)
+
+    # --- sending ----------------------------------------------------------------------------------------------
+
+    def _claim(self) -> list[Outgoing]:
+        with self.store.write() as conn:
+            return queue.claim(conn, self.name, self.clock(), self.chunk, self.claim_ms)
+
+    async def _send(self, chunk: list[Outgoing]) -> None:
+        try:
+            await self._send_chunk(chunk)
+        except Exception:
+            # Nothing is lost: the claim runs out and the messages are taken again.
+            log.exception("worker %s: a chunk of %d messages failed; they are retried when the claim runs out",
+                          self.name, len(chunk))
+
+    async def _send_chunk(self, chunk: list[Outgoing]) -> None:
+        now = self.clock()
+        accounts = await self._db(self._accounts_of, {m.account_id for m in chunk})
+        resent = [m.id for m in chunk if m.parts > 1 and m.attempts > 1]
+        skips = await self._db(self._sent_parts, resent) if resent else {}
+        changes: dict[int, queue.MessageChange] = {}
+        by_connector: dict[str, tuple[Connector, list[tuple[Outgoing, list[Part]]]]] = {}
+        for message in chunk:
+            if message.reclaimed:
+                log.warning("message %d: its previous claim ended without an answer; it may reach the SMSC twice",
+                            message.id)
+                self.counts["resubmitted"] += 1
+            held = self._hold(message, now)
+            if held is not None:
+                changes[message.id] = held
+                continue
+            account = accounts.get(message.account_id)
+            connector = self.router.pick(message.recipient, account is not None and account.test_mode)
+            if connector is None:
+                changes[message.id] = queue.MessageChange(message.id, Status.REJECTED, error_code="no route")
+                continue
+            try:
+                parts = wire.parts_of(message, self.options, now, skips.get(message.id, frozenset()))
+            except ValueError as error:
+                log.error("message %d cannot be put on the wire: %s", message.id, error)
+                changes[message.id] = queue.MessageChange(message.id, Status.FAILED, error_code="encoding")
+                continue
+            by_connector.setdefault(connector.name, (connector, []))[1].append((message, parts))
+
+        sent = await asyncio.gather(*(self._submit(c, items) for c, items in by_connector.values()))
+        segment_rows: list[dict[str, Any]] = []
+        for connector_name, results in zip(by_connector, sent, strict=True):
+            for message, parts, outcomes in results:
+                changes[message.id] = self._fold(message, parts, outcomes, connector_name, now, segment_rows)
+        await self._db(self._record, chunk, [changes[m.id] for m in chunk], segment_rows, accounts, now)
+
+    async def _submit(self, connector: Connector, items: list[tuple[Outgoing, list[Part]]]
+                      ) -> list[tuple[Outgoing, list[Part], list[SubmitOutcome]]]:
+        flat = [part for _, parts in items for part in parts]
+        outcomes = await connector.submit(flat) if flat else []
+        results, i = [], 0
+        for message, parts in items:
+            results.append((message, parts, outcomes[i : i + len(parts)]))
+            i += len(parts)
+        return results
+
+    def _hold(self, message: Outgoing, now: int) -> queue.MessageChange | None:
+        """Expired, or outside its send window: not sent now (the attempt gives its count back)."""
+        if message.expires_at <= now:
+            return queue.MessageChange(message.id, Status.EXPIRED, error_code="validity")
+        if message.send_window is None:
+            return None
+        window = SendWindow.from_dict(json.loads(message.send_window))
+        at = datetime.fromtimestamp(now / 1000, UTC)
+        if window.contains(at):
+            return None
+        opening = window.next_opening(at)
+        if opening is None or repo.to_ms(opening) >= message.expires_at:
+            return queue.MessageChange(message.id, Status.EXPIRED, error_code="send window")
+        return queue.MessageChange(message.id, Status.SCHEDULED, due_at=repo.to_ms(opening), attempts_back=True)
+
+    def _fold(self, message: Outgoing, parts: list[Part], outcomes: Sequence[SubmitOutcome], connector: str,
+              now: int, segment_rows: list[dict[str, Any]]) -> queue.MessageChange:
+        """One message's parts' outcomes → its new state; the parts the SMSC took become segments."""
+        for part, result in zip(parts, outcomes, strict=True):
+            if result.outcome is Outcome.ACCEPTED:
+                segment_rows.append({"message_id": message.id, "seq": part.seq, "smsc_id": result.smsc_id,
+                                     "connector": connector, "status": Status.SUBMITTED.value, "error_code": None,
+                                     "updated_at": now})
+        failed = [o for o in outcomes if o.outcome is not Outcome.ACCEPTED]
+        if not failed:
+            return queue.MessageChange(message.id, Status.SUBMITTED)
+        worst = min(failed, key=lambda o: _SEVERITY.index(o.outcome))
+        after = schedule.after(worst.outcome, worst.error, message.attempts, now, message.expires_at,
+                               message.billing_single_shot)
+        return queue.MessageChange(message.id, after.status, after.due_at, after.error_code,
+                                   attempts_back=not after.attempt_counts)
+
+    def _record(self, chunk: list[Outgoing], changes: list[queue.MessageChange], segment_rows: list[dict[str, Any]],
+                accounts: dict[int, Account], now: int) -> None:
+        history, reports = [], []
+        for message, change in zip(chunk, changes, strict=True):
+            previous = Status(message.status)
+            if change.attempts_back and change.status is previous:
+                continue  # throttled, or still outside its window: nothing happened to it
+            history.append((message.id, previous, change.status, change.error_code))
+            self.counts[_OUTCOME_COUNTER.get(change.status, change.status.value)] += 1
+            account = accounts.get(message.account_id)
+            if change.status.final and message.reports & ReportMask.FINAL and account is not None:
+                reports.append(repo.report_row(account, ReportKind.DR, now, message_id=message.id,
+                                               status=change.status.value, error_code=change.error_code))
+        with self.store.write() as conn:
+            queue.record_attempts(conn, self.name, now, segment_rows, changes)
+            repo.record_history(conn, history, now)
+            repo.queue_reports(conn, reports)
+        if self._parked:
+            self._rematch()
+
+    def _sent_parts(self, ids: list[int]) -> dict[int, frozenset[int]]:
+        with self.store.read() as conn:
+            return queue.sent_parts(conn, ids)
+
+    def _accounts_of(self, ids: set[int]) -> dict[int, Account]:
+        """Accounts by id, each read at most every few seconds (test mode and report settings may change)."""
+        with self.store.read() as conn:
+            return self._accounts_in(conn, ids)
+
+    # --- what the SMSC sends: the connectors' Inbound ---------------------------------------------------------
+
+    async def receipts(self, receipts: Sequence[Receipt]) -> None:
+        await self._db(self._apply_receipts, list(receipts))
+
+    def _apply_receipts(self, receipts: list[Receipt]) -> None:
+        now = self.clock()
+        with self.store.write() as conn:
+            unmatched = self._apply(conn, receipts, now)
+            queue.park_receipts(conn, [{"connector": r.connector, "smsc_id": r.smsc_id, "state": r.state,
+                                        "error": r.error, "received_at": now} for r in unmatched])
+        if unmatched:
+            self._parked = True
+            self.counts["receipts_parked"] += len(unmatched)
+
+    def _rematch(self) -> None:
+        """Apply parked receipts whose parts have been recorded since."""
+        now = self.clock()
+        with self.store.write() as conn:
+            parked = queue.parked_receipts(conn, 5000)
+            receipts = [Receipt(r.connector, r.smsc_id, r.state, r.error) for r in parked]
+            unmatched = {(r.connector, r.smsc_id, r.state) for r in self._apply(conn, receipts, now)}
+            queue.drop_parked(conn, [r.id for r in parked if (r.connector, r.smsc_id, r.state) not in unmatched])
+        self._parked = len(parked) == 5000 or bool(unmatched)
+
+    def _apply(self, conn: Connection, receipts: list[Receipt], now: int) -> list[Receipt]:
+        """Move segments and their messages along; returns the receipts that matched no segment."""
+        keys = {r: [(r.connector, c) for c in id_candidates(r.smsc_id)] for r in receipts}
+        found = queue.segments_by_smsc_id(conn, (k for ks in keys.values() for k in ks))
+        unmatched: list[Receipt] = []
+        segment_changes: dict[tuple[int, int], tuple[Status, str | None]] = {}
+        for receipt, candidates in keys.items():
+            segment = next((found[k] for k in candidates if k in found), None)
+            if segment is None:
+                unmatched.append(receipt)
+                continue
+            status = receipt_status(receipt.state)
+            current = segment_changes.get((segment.message_id, segment.seq), (segment.status, None))[0]
+            if can_move(current, status):
+                segment_changes[segment.message_id, segment.seq] = (status, receipt.error)
+        self.counts["receipts"] += len(receipts) - len(unmatched)
+        if not segment_changes:
+            return unmatched
+        queue.update_segments(conn, now, [(m, q, s, e) for (m, q), (s, e) in segment_changes.items()])
+        targets = queue.receipt_targets(conn, [m for m, _ in segment_changes])
+        accounts = self._accounts_in(conn, {t.account_id for t in targets.values()})
+        message_changes, history, reports = [], [], []
+        for target in targets.values():
+            segs = [target.segments.get(seq, Status.ACCEPTED) for seq in range(1, target.parts + 1)]
+            new = aggregate(segs)
+            if new is target.status or not can_move(target.status, new):
+                continue
+            error = next((e for (m, _), (s, e) in segment_changes.items() if m == target.id and s is new), None)
+            message_changes.append((target.id, new, error))
+            history.append((target.id, target.status, new, error))
+            self.counts[new.value] += 1
+            wanted = ReportMask.FINAL if new.final else ReportMask.INTERMEDIATE
+            account = accounts.get(target.account_id)
+            if target.reports & wanted and account is not None:
+                reports.append(repo.report_row(account, ReportKind.DR, now, message_id=target.id,
+                                               status=new.value, error_code=error))
+        queue.update_statuses(conn, now, message_changes)
+        repo.record_history(conn, history, now)
+        repo.queue_reports(conn, reports)
+        return unmatched
+
+    def _accounts_in(self, conn: Connection, ids: set[int]) -> dict[int, Account]:
+        now = time.monotonic()
+        for account_id in ids:
+            if account_id not in self._accounts or now - self._accounts[account_id][0] > ACCOUNTS_FOR_S:
+                account = repo.get_account(conn, account_id=account_id)
+                if account is not None:
+                    self._accounts[account_id] = (now, account)
+        return {i: self._accounts[i][1] for i in ids if i in self._accounts}
+
+    async def mo_parts(self, parts: Sequence[MoPart]) -> None:
+        await self._db(self._ingest, list(parts))
+
+    def _ingest(self, parts: list[MoPart]) -> None:
+        now = self.clock()
+        with self.store.write() as conn:
+            for part in parts:
+                if part.concat is None or part.concat[1] <= 1:
+                    self._mo(conn, part.source, part.destination, part.data_coding, [part.payload], part.smsc_id)
+                    continue
+                ref, total, seq = part.concat
+                complete = queue.add_mo_part(conn, {
+                    "source": part.source, "destination": part.destination, "ref": ref, "total": total, "seq": seq,
+                    "connector": part.connector, "data_coding": part.data_coding, "payload": part.payload,
+                    "smsc_id": part.smsc_id, "received_at": now})
+                if complete is not None:
+                    self._mo(conn, part.source, part.destination, complete[0].data_coding,
+                             [p.payload for p in complete], complete[0].smsc_id)
+        self.counts["mo"] += len(parts)
+
+    def _mo(self, conn: Connection, source: str, destination: str, data_coding: int, payloads: list[bytes],
+            smsc_id: str | None) -> None:
+        enc, text, payload = decode_mo(data_coding, b"".join(payloads))
+        self.gateway.ingest_mo_in(conn, source, destination, text=text, payload=payload, enc=enc, smsc_id=smsc_id)
+
+    def _sweep(self) -> None:
+        """Drop receipts that never matched; deliver concatenated MOs whose missing parts never came."""
+        now = self.clock()
+        with self.store.write() as conn:
+            dropped = queue.drop_stale_parked(conn, now - PARKED_FOR_MS)
+            stale = queue.stale_mo_parts(conn, now - MO_PARTS_FOR_MS)
+            groups: dict[tuple[str, str, int], list[Any]] = {}
+            for row in stale:
+                groups.setdefault((row.source, row.destination, row.ref), []).append(row)
+            for (source, destination, _), rows in groups.items():
+                log.warning("mo from %s to %s: %d of %d parts came; delivered as it is", source, destination,
+                            len(rows), rows[0].total)
+                self._mo(conn, source, destination, rows[0].data_coding, [r.payload for r in rows], rows[0].smsc_id)
+        if dropped:
+            log.warning("worker %s: %d receipts matched no message for a day; dropped", self.name, dropped)
+
+

@@ -1,0 +1,304 @@
+"""The delivery worker's SQL: claim due messages, record what the SMSC said, apply receipts, leases and state.
+
+Everything here is bulk: one statement (or one driver `executemany`) per kind of change for a whole chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..delivery.connectors.base import Outgoing
+from ..domain.model import Status
+from .repository import _chunks
+from .tables import connector_states, counters, leases, messages, mo_parts, pending_receipts, segments
+
+_QUEUED = (Status.ACCEPTED.value, Status.SCHEDULED.value)
+_CLAIM_COLUMNS = (
+    messages.c.id, messages.c.account_id, messages.c.recipient, messages.c.originator, messages.c.originator_type,
+    messages.c.encoding, messages.c.text, messages.c.payload, messages.c.udh, messages.c.dcs, messages.c.pid,
+    messages.c.flash, messages.c.parts, messages.c.priority, messages.c.reports, messages.c.expires_at,
+    messages.c.attempts, messages.c.status, messages.c.send_window, messages.c.billing_single_shot,
+    messages.c.claimed_by,
+)
+
+
+def claim(conn: Connection, worker: str, now_ms: int, limit: int, claim_ms: int) -> list[Outgoing]:
+    """Take up to `limit` due messages, the most urgent priority first and each priority in due order, for
+    `claim_ms`: their due time moves to the claim's end, so if this worker dies another takes them then. Rows
+    another worker is claiming are skipped (SKIP LOCKED on PostgreSQL; SQLite has one worker, by lease)."""
+    taken: list[Any] = []
+    pg = conn.dialect.name == "postgresql"
+    for priority in (3, 2, 1, 0):
+        if len(taken) >= limit:
+            break
+        query = (select(*_CLAIM_COLUMNS)
+                 .where(messages.c.status.in_(_QUEUED), messages.c.priority == priority,
+                        messages.c.due_at <= now_ms)
+                 .order_by(messages.c.due_at).limit(limit - len(taken)))
+        if pg:
+            query = query.with_for_update(skip_locked=True)
+        taken += conn.execute(query).all()
+    if not taken:
+        return []
+    for chunk in _chunks([r.id for r in taken]):
+        conn.execute(update(messages).where(messages.c.id.in_(chunk)).values(
+            claimed_by=worker, due_at=now_ms + claim_ms, attempts=messages.c.attempts + 1, updated_at=now_ms))
+    return [
+        Outgoing(id=r.id, account_id=r.account_id, recipient=r.recipient, originator=r.originator,
+                 originator_type=r.originator_type, encoding=r.encoding, text=r.text, payload=r.payload, udh=r.udh,
+                 dcs=r.dcs, pid=r.pid, flash=r.flash, parts=r.parts, priority=r.priority, reports=r.reports,
+                 expires_at=r.expires_at, attempts=r.attempts + 1, status=r.status,
+                 send_window=_json_text(r.send_window), billing_single_shot=r.billing_single_shot,
+                 reclaimed=r.claimed_by is not None)
+        for r in taken
+    ]
+
+
+def _json_text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
+def sent_parts(conn: Connection, message_ids: Sequence[int]) -> dict[int, frozenset[int]]:
+    """For messages sent before in parts: the parts an SMSC already took (a retry sends only the rest)."""
+    found: dict[int, set[int]] = {}
+    for chunk in _chunks(message_ids):
+        for message_id, seq in conn.execute(
+            select(segments.c.message_id, segments.c.seq).where(segments.c.message_id.in_(chunk))
+        ):
+            found.setdefault(message_id, set()).add(seq)
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageChange:
+    """A claimed message's new state after an attempt (or a receipt)."""
+
+    id: int
+    status: Status
+    due_at: int | None = None  # None: unchanged
+    error_code: str | None = None
+    attempts_back: bool = False  # the attempt did not count (throttled): give it back
+
+
+def record_attempts(conn: Connection, worker: str, now_ms: int, segment_rows: Sequence[Mapping[str, Any]],
+                    changes: Sequence[MessageChange]) -> None:
+    """The parts an SMSC took (segments) and each claimed message's new state; the claim ends. A message another
+    worker has taken meanwhile (this claim ran out) is left to it."""
+    if segment_rows:
+        _upsert_segments(conn, segment_rows)
+    if not changes:
+        return
+    statement = (
+        update(messages)
+        .where(messages.c.id == bindparam("m_id"), messages.c.claimed_by == worker)
+        .values(status=bindparam("m_status"), due_at=func.coalesce(bindparam("m_due"), messages.c.due_at),
+                error_code=bindparam("m_error"), attempts=messages.c.attempts - bindparam("m_back"),
+                claimed_by=None, updated_at=now_ms)
+    )
+    conn.execute(statement, [{"m_id": c.id, "m_status": c.status.value, "m_due": c.due_at, "m_error": c.error_code,
+                              "m_back": int(c.attempts_back)} for c in changes])
+
+
+def _upsert_segments(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(segments)
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[segments.c.message_id, segments.c.seq],
+        set_={"smsc_id": statement.excluded.smsc_id, "connector": statement.excluded.connector,
+              "status": statement.excluded.status, "error_code": statement.excluded.error_code,
+              "updated_at": statement.excluded.updated_at},
+    ), list(rows))
+
+
+# --- receipts -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    message_id: int
+    seq: int
+    smsc_id: str
+    connector: str
+    status: Status
+
+
+def segments_by_smsc_id(conn: Connection, ids: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SegmentRow]:
+    """Segments by (connector, normalised SMSC id)."""
+    wanted = set(ids)
+    found: dict[tuple[str, str], SegmentRow] = {}
+    for chunk in _chunks(sorted({smsc_id for _, smsc_id in wanted})):
+        rows = conn.execute(
+            select(segments.c.message_id, segments.c.seq, segments.c.smsc_id, segments.c.connector,
+                   segments.c.status)
+            .where(segments.c.smsc_id.in_(chunk))
+        )
+        for r in rows:
+            if (r.connector, r.smsc_id) in wanted:
+                found[r.connector, r.smsc_id] = SegmentRow(r.message_id, r.seq, r.smsc_id, r.connector,
+                                                           Status(r.status))
+    return found
+
+
+def update_segments(conn: Connection, now_ms: int, changes: Sequence[tuple[int, int, Status, str | None]]) -> None:
+    """(message id, seq, new status, error) per segment."""
+    if changes:
+        conn.execute(
+            update(segments)
+            .where(segments.c.message_id == bindparam("s_id"), segments.c.seq == bindparam("s_seq"))
+            .values(status=bindparam("s_status"), error_code=bindparam("s_error"), updated_at=now_ms),
+            [{"s_id": m, "s_seq": q, "s_status": s.value, "s_error": e} for m, q, s, e in changes],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptTarget:
+    """A message a receipt touched: what aggregation needs."""
+
+    id: int
+    account_id: int
+    status: Status
+    parts: int
+    reports: int
+    segments: dict[int, Status]
+
+
+def receipt_targets(conn: Connection, message_ids: Sequence[int]) -> dict[int, ReceiptTarget]:
+    found: dict[int, ReceiptTarget] = {}
+    for chunk in _chunks(sorted(set(message_ids))):
+        for r in conn.execute(select(messages.c.id, messages.c.account_id, messages.c.status, messages.c.parts,
+                                     messages.c.reports).where(messages.c.id.in_(chunk))):
+            found[r.id] = ReceiptTarget(r.id, r.account_id, Status(r.status), r.parts, r.reports, {})
+        for message_id, seq, status in conn.execute(select(segments.c.message_id, segments.c.seq, segments.c.status)
+                                                     .where(segments.c.message_id.in_(chunk))):
+            if message_id in found:
+                found[message_id].segments[seq] = Status(status)
+    return found
+
+
+def update_statuses(conn: Connection, now_ms: int, changes: Sequence[tuple[int, Status, str | None]]) -> None:
+    """(message id, new status, error code) for messages no worker holds (receipts move them along)."""
+    if changes:
+        conn.execute(
+            update(messages).where(messages.c.id == bindparam("m_id"))
+            .values(status=bindparam("m_status"), error_code=bindparam("m_error"), updated_at=now_ms),
+            [{"m_id": m, "m_status": s.value, "m_error": e} for m, s, e in changes],
+        )
+
+
+def park_receipts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Receipts that matched no segment yet (connector, smsc_id, state, error, received_at)."""
+    if rows:
+        conn.execute(insert(pending_receipts), list(rows))
+
+
+def parked_receipts(conn: Connection, limit: int) -> list[Any]:
+    return list(conn.execute(select(pending_receipts).order_by(pending_receipts.c.id).limit(limit)).all())
+
+
+def drop_parked(conn: Connection, ids: Sequence[int]) -> None:
+    for chunk in _chunks(ids):
+        conn.execute(delete(pending_receipts).where(pending_receipts.c.id.in_(chunk)))
+
+
+def drop_stale_parked(conn: Connection, before_ms: int) -> int:
+    return conn.execute(delete(pending_receipts).where(pending_receipts.c.received_at < before_ms)).rowcount
+
+
+# --- concatenated MOs ---------------------------------------------------------------------------------------------
+
+
+def add_mo_part(conn: Connection, row: Mapping[str, Any]) -> list[Any] | None:
+    """Keep one part of a concatenated MO; when it completes its message, return all its parts (in order) and
+    forget them. A part the SMSC sends twice is kept once."""
+    key = and_(mo_parts.c.source == row["source"], mo_parts.c.destination == row["destination"],
+               mo_parts.c.ref == row["ref"], mo_parts.c.total == row["total"])
+    present = conn.execute(select(mo_parts.c.seq).where(key, mo_parts.c.seq == row["seq"])).first()
+    if present is None:
+        conn.execute(insert(mo_parts), [dict(row)])
+    parts = conn.execute(select(mo_parts).where(key).order_by(mo_parts.c.seq)).all()
+    if len(parts) < row["total"]:
+        return None
+    conn.execute(delete(mo_parts).where(key))
+    return list(parts)
+
+
+def stale_mo_parts(conn: Connection, before_ms: int) -> list[Any]:
+    """Parts of MOs whose other parts never came, received before then; they are removed."""
+    rows = conn.execute(select(mo_parts).where(mo_parts.c.received_at < before_ms)
+                        .order_by(mo_parts.c.source, mo_parts.c.destination, mo_parts.c.ref, mo_parts.c.seq)).all()
+    for chunk in _chunks([(r.source, r.destination, r.ref, r.total, r.seq) for r in rows]):
+        conn.execute(delete(mo_parts).where(
+            tuple_(mo_parts.c.source, mo_parts.c.destination, mo_parts.c.ref, mo_parts.c.total, mo_parts.c.seq)
+            .in_(chunk)))
+    return list(rows)
+
+
+# --- leases, state, counters --------------------------------------------------------------------------------------
+
+
+def take_lease(conn: Connection, name: str, holder: str, now_ms: int, ttl_ms: int) -> bool:
+    """Take or renew the lease `name` for `holder`, unless another holder's lease is still running."""
+    current = conn.execute(select(leases.c.holder, leases.c.expires_at).where(leases.c.name == name)
+                           .with_for_update()).first()
+    if current is None:
+        conn.execute(insert(leases).values(name=name, holder=holder, expires_at=now_ms + ttl_ms))
+        return True
+    if current.holder != holder and current.expires_at > now_ms:
+        return False
+    conn.execute(update(leases).where(leases.c.name == name).values(holder=holder, expires_at=now_ms + ttl_ms))
+    return True
+
+
+def release_lease(conn: Connection, name: str, holder: str) -> None:
+    conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+
+def lease_holder(conn: Connection, name: str, now_ms: int) -> str | None:
+    return conn.execute(select(leases.c.holder).where(leases.c.name == name, leases.c.expires_at > now_ms)).scalar()
+
+
+def save_connector_states(conn: Connection, worker: str, now_ms: int, states: Mapping[str, Mapping[str, Any]]) -> None:
+    conn.execute(delete(connector_states).where(connector_states.c.worker == worker))
+    if states:
+        conn.execute(insert(connector_states), [
+            {"worker": worker, "connector": name, "state": dict(state), "updated_at": now_ms}
+            for name, state in states.items()
+        ])
+
+
+def connector_state_rows(conn: Connection) -> list[Any]:
+    return list(conn.execute(select(connector_states).order_by(connector_states.c.connector,
+                                                               connector_states.c.worker)).all())
+
+
+def add_counts(conn: Connection, now_ms: int, counts: Mapping[str, int]) -> None:
+    """Add to this minute's whole-system counters."""
+    counts = {name: n for name, n in counts.items() if n}
+    if not counts:
+        return
+    minute = now_ms - now_ms % 60_000
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(counters)
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=[counters.c.minute, counters.c.name],
+                                        set_={"value": counters.c.value + statement.excluded.value}),
+        [{"minute": minute, "name": name, "value": n} for name, n in sorted(counts.items())],
+    )
+
+
+def counts_since(conn: Connection, since_ms: int) -> dict[str, int]:
+    rows = conn.execute(select(counters.c.name, func.sum(counters.c.value)).where(counters.c.minute >= since_ms)
+                        .group_by(counters.c.name))
+    return {name: int(total) for name, total in rows}
+
+
+def queue_depth(conn: Connection, now_ms: int) -> int:
+    """Messages due now and not being sent."""
+    return int(conn.execute(select(func.count()).select_from(messages).where(
+        messages.c.status.in_(_QUEUED), messages.c.due_at <= now_ms)).scalar() or 0)

@@ -1,0 +1,327 @@
+"""The delivery worker on a real database: claim, submit, record, retry, expire, receipts, MOs, leases."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from datetime import time as dtime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from smsgw.accounts import Accounts
+from smsgw.delivery import schedule
+from smsgw.delivery.connectors.base import ConnectorState, Inbound, Outcome, Part, SubmitOutcome
+from smsgw.delivery.connectors.simulator import SimulatorConnector
+from smsgw.delivery.routes import Route, Router
+from smsgw.delivery.worker import Worker
+from smsgw.domain.model import Account, MessageSpec, ReportMask, Status, SubmitRequest
+from smsgw.domain.validity import SendWindow
+from smsgw.gateway import Gateway
+from smsgw.store import queue
+from smsgw.store.database import Store
+from smsgw.store.tables import inbound, messages, reports, segments, status_history
+
+T0 = 1_800_000_000_000  # a fixed "now" in epoch ms
+
+
+class Scripted:
+    """A connector that answers each part with the next scripted outcome (ACCEPTED when the script runs out)."""
+
+    kind = "scripted"
+
+    def __init__(self, name: str, script: Sequence[Outcome] = ()) -> None:
+        self.name = name
+        self.script = list(script)
+        self.parts: list[Part] = []
+        self.inbound: Inbound | None = None
+        self.bound = True
+
+    async def start(self, inbound: Inbound) -> None:
+        self.inbound = inbound
+
+    async def submit(self, parts: Sequence[Part]) -> list[SubmitOutcome]:
+        out = []
+        for part in parts:
+            self.parts.append(part)
+            outcome = self.script.pop(0) if self.script else Outcome.ACCEPTED
+            smsc_id = f"{len(self.parts):x}" if outcome is Outcome.ACCEPTED else None
+            out.append(SubmitOutcome(outcome, smsc_id=smsc_id, error=None if smsc_id else f"smpp:{outcome}"))
+        return out
+
+    def state(self) -> ConnectorState:
+        return ConnectorState(self.name, self.kind, bound=self.bound)
+
+    async def close(self) -> None:
+        pass
+
+
+def submit(gateway: Gateway, account: Account, *texts: str, reports: ReportMask = ReportMask.FINAL,
+           recipient: str = "+4791234567", **spec: Any) -> list[int]:
+    result = gateway.submit(account, SubmitRequest(
+        messages=[MessageSpec(recipient=recipient, text=t, reports=reports, **spec) for t in texts], face="test"))
+    ids = [o.message_id for o in result.outcomes]
+    assert all(ids), result
+    return [i for i in ids if i is not None]
+
+
+def run(worker: Worker, until: Callable[[], bool], timeout: float = 20) -> None:
+    """Run the worker until `until()` holds (checked between its rounds), then stop it."""
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(until):
+            if task.done() or time.monotonic() > deadline:
+                stop.set()
+                await task
+                raise AssertionError("the worker did not get there in time")
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+
+
+def statuses(store: Store, ids: Sequence[int]) -> list[str]:
+    with store.read() as conn:
+        found = dict(conn.execute(select(messages.c.id, messages.c.status).where(messages.c.id.in_(ids))).all())
+    return [found[i] for i in ids]
+
+
+def all_in(store: Store, ids: Sequence[int], *wanted: Status) -> Callable[[], bool]:
+    return lambda: all(s in {w.value for w in wanted} for s in statuses(store, ids))
+
+
+def dr_statuses(store: Store, message_id: int) -> list[str]:
+    with store.read() as conn:
+        return list(conn.execute(select(reports.c.status).where(reports.c.message_id == message_id)
+                                 .order_by(reports.c.id)).scalars())
+
+
+def worker_with(store: Store, gateway: Gateway, *connectors: Any, clock: Callable[[], int] | None = None,
+                routes: list[Route] | None = None, **options: Any) -> Worker:
+    router = Router({c.name: c for c in connectors}, routes or [])
+    kwargs: dict[str, Any] = {"idle_s": 0.02, **options}
+    if clock is not None:
+        kwargs["clock"] = clock
+    return Worker(store, gateway, router, **kwargs)
+
+
+def test_messages_are_submitted_then_delivered_with_their_reports(store: Store, gateway: Gateway,
+                                                                  account: Account) -> None:
+    ids = submit(gateway, account, "one", "two", "x" * 400)  # the last one takes 3 parts
+    worker = worker_with(store, gateway, SimulatorConnector("sim", delay=0.05))
+    run(worker, all_in(store, ids, Status.DELIVERED))
+    with store.read() as conn:
+        parts = dict(conn.execute(select(segments.c.message_id, func.count()).group_by(segments.c.message_id)).all())
+        history = conn.execute(select(status_history.c.status).where(status_history.c.message_id == ids[2])
+                               .order_by(status_history.c.id)).scalars().all()
+    assert parts == {ids[0]: 1, ids[1]: 1, ids[2]: 3}
+    assert history == ["submitted", "delivered"]
+    assert all(dr_statuses(store, i) == ["delivered"] for i in ids)
+
+
+def test_undeliverable_and_rejected_numbers_end_with_their_reports(store: Store, gateway: Gateway,
+                                                                   account: Account) -> None:
+    bad, refused = submit(gateway, account, "a", recipient="+4790000001")[0], \
+        submit(gateway, account, "b", recipient="+4799000001")[0]
+    sim = SimulatorConnector("sim", delay=0, undeliverable="^4790", rejected="^4799")
+    run(worker_with(store, gateway, sim), all_in(store, [bad, refused], Status.UNDELIVERABLE, Status.REJECTED))
+    assert statuses(store, [bad, refused]) == ["undeliverable", "rejected"]
+    assert dr_statuses(store, bad) == ["undeliverable"] and dr_statuses(store, refused) == ["rejected"]
+
+
+def test_intermediate_reports_only_when_asked_for(store: Store, gateway: Gateway, account: Account) -> None:
+    asked = submit(gateway, account, "a", reports=ReportMask.FINAL | ReportMask.INTERMEDIATE)[0]
+    plain = submit(gateway, account, "b")[0]
+    run(worker_with(store, gateway, SimulatorConnector("sim", delay=0.3)),
+        all_in(store, [asked, plain], Status.DELIVERED))
+    assert dr_statuses(store, asked) == ["buffered", "delivered"]
+    assert dr_statuses(store, plain) == ["delivered"]
+
+
+def test_temporary_failures_retry_on_the_doubling_schedule_then_fail(store: Store, gateway: Gateway,
+                                                                     account: Account) -> None:
+    clock = [T0]
+    gateway.clock = lambda: clock[0]
+    message = submit(gateway, account, "retry me", validity=timedelta(days=30))[0]
+    connector = Scripted("smsc", [Outcome.TEMPORARY] * schedule.MAX_ATTEMPTS)
+    worker = worker_with(store, gateway, connector, clock=lambda: clock[0])
+    dues = []
+    for attempt in range(1, schedule.MAX_ATTEMPTS + 1):
+        run(worker, lambda n=attempt: len(connector.parts) >= n and _unclaimed(store, message))  # type: ignore[misc]
+        with store.read() as conn:
+            row = conn.execute(select(messages.c.status, messages.c.due_at, messages.c.attempts)
+                               .where(messages.c.id == message)).one()
+        assert row.attempts == attempt
+        if attempt < schedule.MAX_ATTEMPTS:
+            assert row.status == "accepted"
+            dues.append(row.due_at - clock[0])
+            clock[0] = row.due_at
+    assert dues == [30_000 * 2**i for i in range(schedule.MAX_ATTEMPTS - 1)]
+    assert statuses(store, [message]) == ["failed"]
+    assert dr_statuses(store, message) == ["failed"]
+
+
+def _unclaimed(store: Store, message_id: int) -> bool:
+    with store.read() as conn:
+        return conn.execute(select(messages.c.claimed_by).where(messages.c.id == message_id)).scalar() is None
+
+
+def test_a_retry_never_goes_past_validity(store: Store, gateway: Gateway, account: Account) -> None:
+    clock = [T0]
+    gateway.clock = lambda: clock[0]
+    message = submit(gateway, account, "short-lived", validity=timedelta(seconds=20))[0]
+    run(worker_with(store, gateway, Scripted("smsc", [Outcome.TEMPORARY]), clock=lambda: clock[0]),
+        all_in(store, [message], Status.EXPIRED))
+    assert dr_statuses(store, message) == ["expired"]
+
+
+def test_throttling_requeues_without_counting_an_attempt(store: Store, gateway: Gateway, account: Account) -> None:
+    clock = [T0]
+    gateway.clock = lambda: clock[0]
+    message = submit(gateway, account, "slow down")[0]
+    connector = Scripted("smsc", [Outcome.THROTTLED])
+    run(worker_with(store, gateway, connector, clock=lambda: clock[0]),
+        lambda: len(connector.parts) == 1 and _unclaimed(store, message))
+    with store.read() as conn:
+        row = conn.execute(select(messages).where(messages.c.id == message)).one()
+    assert (row.status, row.attempts, row.due_at) == ("accepted", 0, T0 + schedule.THROTTLE_PAUSE_MS)
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(status_history)).scalar() == 0
+
+
+def test_billing_refusals_follow_the_premium_schedule_unless_single_shot(store: Store, gateway: Gateway,
+                                                                         account: Account) -> None:
+    clock = [T0]
+    gateway.clock = lambda: clock[0]
+    premium = submit(gateway, account, "premium", validity=timedelta(days=10))[0]
+    single = submit(gateway, account, "single", billing_single_shot=True)[0]
+    connector = Scripted("smsc", [Outcome.BILLING, Outcome.BILLING])
+    run(worker_with(store, gateway, connector, clock=lambda: clock[0]),
+        lambda: len(connector.parts) == 2 and _unclaimed(store, premium) and _unclaimed(store, single))
+    with store.read() as conn:
+        due = conn.execute(select(messages.c.due_at).where(messages.c.id == premium)).scalar()
+    assert due == T0 + 6 * 3_600_000
+    assert statuses(store, [premium, single]) == ["accepted", "failed"]
+
+
+def test_an_expired_message_is_not_sent_and_is_reported(store: Store, gateway: Gateway, account: Account) -> None:
+    clock = [T0]
+    gateway.clock = lambda: clock[0]
+    message = submit(gateway, account, "too late", validity=timedelta(minutes=1))[0]
+    clock[0] = T0 + 120_000
+    connector = Scripted("smsc")
+    run(worker_with(store, gateway, connector, clock=lambda: clock[0]), all_in(store, [message], Status.EXPIRED))
+    assert connector.parts == []
+    assert dr_statuses(store, message) == ["expired"]
+
+
+def test_send_window_holds_a_message_until_it_opens(store: Store, gateway: Gateway, account: Account) -> None:
+    clock = [T0]  # 2027-01-15 08:00 UTC
+    gateway.clock = lambda: clock[0]
+    window = SendWindow(start_date=date(2027, 1, 15), stop_date=date(2027, 1, 16), start_time=dtime(10),
+                        stop_time=dtime(12), zone="UTC")
+    message = submit(gateway, account, "in the window", send_window=window)[0]
+    with store.read() as conn:
+        due = conn.execute(select(messages.c.due_at).where(messages.c.id == message)).scalar()
+    assert due == T0 + 2 * 3_600_000
+    connector = Scripted("smsc")
+    # Due, but after the day's window closed (as a retry may land): held until the next day's opening.
+    clock[0] = T0 + 4 * 3_600_000 + 30 * 60_000
+    with store.write() as conn:
+        conn.execute(update(messages).where(messages.c.id == message).values(due_at=clock[0]))
+    worker = worker_with(store, gateway, connector, clock=lambda: clock[0])
+    run(worker, lambda: _due(store, message) == T0 + 26 * 3_600_000 and _unclaimed(store, message))
+    assert connector.parts == [] and statuses(store, [message]) == ["scheduled"]
+    clock[0] = T0 + 26 * 3_600_000
+    run(worker, all_in(store, [message], Status.SUBMITTED))
+    assert len(connector.parts) == 1
+
+
+def _due(store: Store, message_id: int) -> int:
+    with store.read() as conn:
+        return int(conn.execute(select(messages.c.due_at).where(messages.c.id == message_id)).scalar() or 0)
+
+
+def test_test_mode_accounts_never_reach_a_real_smsc(store: Store, gateway: Gateway, accounts: Accounts) -> None:
+    tester = accounts.create("tester", "pw", default_country="NO", test_mode=True)
+    message = submit(gateway, tester, "just testing")[0]
+    real = Scripted("smsc")
+    run(worker_with(store, gateway, real), all_in(store, [message], Status.DELIVERED))
+    assert real.parts == []
+
+
+def test_routes_pick_by_prefix_and_fail_over_to_a_bound_connector(store: Store, gateway: Gateway,
+                                                                  account: Account) -> None:
+    norway, sweden = submit(gateway, account, "hei")[0], submit(gateway, account, "hej", recipient="+46701234567")[0]
+    primary, backup, other = Scripted("primary"), Scripted("backup"), Scripted("other")
+    primary.bound = False
+    routes = [Route("+47", ("primary", "backup")), Route("", ("other",))]
+    run(worker_with(store, gateway, primary, backup, other, routes=routes),
+        all_in(store, [norway, sweden], Status.SUBMITTED))
+    assert [p.message_id for p in backup.parts] == [norway]
+    assert [p.message_id for p in other.parts] == [sweden]
+    assert primary.parts == []
+
+
+def test_a_receipt_that_overtakes_the_record_is_applied_after_it(store: Store, gateway: Gateway,
+                                                                 account: Account) -> None:
+    message = submit(gateway, account, "fast smsc")[0]
+
+    class Eager(Scripted):
+        async def submit(self, parts: Sequence[Part]) -> list[SubmitOutcome]:
+            out = await super().submit(parts)
+            assert self.inbound is not None
+            from smsgw.delivery.connectors.base import Receipt
+
+            # The receipt arrives before submit has even returned (a fast SMSC); the id in decimal this time.
+            await self.inbound.receipts([Receipt(self.name, str(int(o.smsc_id or "0", 16)), "DELIVRD")
+                                         for o in out])
+            return out
+
+    run(worker_with(store, gateway, Eager("smsc")), all_in(store, [message], Status.DELIVERED))
+    with store.read() as conn:
+        assert queue.parked_receipts(conn, 10) == []
+
+
+def test_an_mo_answering_an_mt_is_routed_and_linked(store: Store, gateway: Gateway, accounts: Accounts) -> None:
+    acme = accounts.create("acme", "pw", default_country="NO", default_originator="+4740001234")
+    accounts.add_number("acme", "+4740001234")
+    message = submit(gateway, acme, "reply to me " * 20, recipient="+4798000001")[0]  # 2 parts: echoed in 2
+    sim = SimulatorConnector("sim", delay=0, mo="^4798")
+    run(worker_with(store, gateway, sim), lambda: _inbound_count(store) == 1)
+    with store.read() as conn:
+        mo = conn.execute(select(inbound)).one()
+    assert (mo.account_id, mo.originator, mo.destination, mo.reply_to) == (acme.id, "+4798000001", "+4740001234",
+                                                                          message)
+    assert mo.text == "reply to me " * 20
+
+
+def _inbound_count(store: Store) -> int:
+    with store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(inbound)).scalar() or 0)
+
+
+def test_on_sqlite_a_second_worker_waits_for_the_lease(sqlite_url: str) -> None:
+    from smsgw.services import Services
+
+    services = Services.open(sqlite_url)
+    try:
+        acme = services.accounts.create("acme", "pw", default_country="NO")
+        message = submit(services.gateway, acme, "only one worker")[0]
+        first, second = Scripted("a"), Scripted("b")
+        w1 = worker_with(services.store, services.gateway, first)
+        w2 = worker_with(services.store, services.gateway, second)
+        with services.store.write() as conn:
+            assert queue.take_lease(conn, "worker", w1.name, int(time.time() * 1000), 60_000)
+        started = time.monotonic()
+        run(w2, lambda: time.monotonic() - started > 0.5)
+        assert second.parts == [] and statuses(services.store, [message]) == ["accepted"]
+        run(w1, all_in(services.store, [message], Status.SUBMITTED))
+        assert len(first.parts) == 1
+    finally:
+        services.close()
