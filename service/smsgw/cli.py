@@ -189,9 +189,12 @@ def _serve_tls(settings: Settings, url: str, address: tuple[str, int], cert: str
 @_delivery_options
 @click.option("--chunk", default=500, show_default=True, type=click.IntRange(1, 10_000),
               help="messages claimed at a time")
+@click.option("--claim-timeout", default=120, show_default=True, type=click.IntRange(1, 3600),
+              help="seconds a claimed message stays with this worker; if it dies, others take it after that")
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 @click.pass_context
-def worker(ctx: click.Context, smsc: str, config: str | None, chunk: int, exit_with_parent: bool) -> None:
+def worker(ctx: click.Context, smsc: str, config: str | None, chunk: int, claim_timeout: int,
+           exit_with_parent: bool) -> None:
     """Run the delivery worker alone: send due messages through the connectors, take receipts and MOs in.
 
     On SQLite only one worker works at a time (the others wait for its lease); on PostgreSQL run as many as you
@@ -216,7 +219,7 @@ def worker(ctx: click.Context, smsc: str, config: str | None, chunk: int, exit_w
                     await asyncio.sleep(1)
                 stop.set()
             watcher = asyncio.create_task(watch())
-        work = Worker(services.store, services.gateway, router, chunk=chunk)
+        work = Worker(services.store, services.gateway, router, chunk=chunk, claim_ms=claim_timeout * 1000)
         click.echo(f"smsgw worker {work.name}: connectors {', '.join(c.name for c in router.all())}", err=True)
         await work.run(stop)
         if exit_with_parent:

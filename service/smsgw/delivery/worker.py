@@ -173,11 +173,12 @@ class Worker:
         skips = await self._db(self._sent_parts, resent) if resent else {}
         changes: dict[int, queue.MessageChange] = {}
         by_connector: dict[str, tuple[Connector, list[tuple[Outgoing, list[Part]]]]] = {}
+        reclaimed = [m.id for m in chunk if m.reclaimed]
+        if reclaimed:
+            log.warning("%d messages (first %d) were claimed by a worker that ended without an answer; they are sent "
+                        "again and may reach the SMSC twice", len(reclaimed), reclaimed[0])
+            self.counts["resubmitted"] += len(reclaimed)
         for message in chunk:
-            if message.reclaimed:
-                log.warning("message %d: its previous claim ended without an answer; it may reach the SMSC twice",
-                            message.id)
-                self.counts["resubmitted"] += 1
             held = self._hold(message, now)
             if held is not None:
                 changes[message.id] = held
