@@ -63,8 +63,7 @@ TLV_SAR_SEGMENT_SEQNUM = 0x020F
 
 _STATE_WORDS = MappingProxyType(
     {
-        **{word: word for word in ("DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD")},
-        "ENROUTE": "ENROUTE",
+        **{w: w for w in ("DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD", "ENROUTE")},
         "DELIVERED": "DELIVRD",
         "UNDELIVERABLE": "UNDELIV",
         "ACCEPTED": "ACCEPTD",
@@ -109,7 +108,8 @@ def parse_receipt(short_message: bytes, tlvs: dict[int, bytes], connector: str) 
     leniently: any order and case, missing fields, `submit_date`, dates with or without seconds. `text:` runs to the
     end (it quotes the message, which may itself contain "stat:"), and the first of a repeated field counts. The
     text may come in message_payload instead. The TLVs receipted_message_id, message_state and network_error_code
-    win over the text. An error code of zero means no error (None).
+    win over the text. network_error_code reads as its code in three digits, like the err: field it stands for
+    ("013"), prefixed with the network type when that is not GSM ("1:013"); a code of zero means no error (None).
     """
     text = (short_message or tlvs.get(TLV_MESSAGE_PAYLOAD, b"")).decode("latin-1").replace("\x00", " ")
     fields = _receipt_fields(text)
@@ -200,16 +200,16 @@ def mo_part(
         try:
             elements = list(_information_elements(udh))
         except ValueError:
-            elements = None
-        if elements is not None:
+            pass  # malformed: the bytes stay whole
+        else:
             data = data[len(udh) :]
-            concat = next((_udh_concat(iei, value) for iei, value in elements if iei in (0x00, 0x08)), None)
+            concat = next((_udh_concat(value) for iei, value in elements if iei in (0x00, 0x08)), None)
     if concat is None:
         concat = _sar_concat(tlvs)
     return MoPart(connector, source, destination, data_coding, data, concat if concat and _sane(concat) else None)
 
 
-def _udh_concat(iei: int, value: bytes) -> tuple[int, int, int]:
+def _udh_concat(value: bytes) -> tuple[int, int, int]:
     """(reference, total, seq) of a concatenation IE (its length already checked by `_information_elements`)."""
     return int.from_bytes(value[:-2], "big"), value[-2], value[-1]
 

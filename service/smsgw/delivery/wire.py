@@ -93,7 +93,7 @@ def _registered_delivery(reports: int) -> int:
 MIN_VALIDITY_MS = 60_000
 MAX_VALIDITY_MS = ((99 * 24 + 23) * 60 + 59) * 60_000 + 59_000
 """99 days 23:59:59: the most a relative validity says in days, hours, minutes and seconds. Its years and months
-are left at zero, since SMSCs disagree on how long a month is; no network keeps an SMS that long anyway."""
+stay zero, since SMSCs disagree on how long a month is; SMSCs cap validity at days anyway."""
 
 
 def validity_period(expires_at: int, now_ms: int, absolute: bool) -> str:

@@ -11,6 +11,7 @@ run out. On PostgreSQL every worker claims with SKIP LOCKED, so any number share
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -103,10 +104,8 @@ class Worker:
                 if in_flight:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.idle_s)
-                except TimeoutError:
-                    pass
             if in_flight:
                 await asyncio.wait(in_flight)
         finally:
