@@ -16,6 +16,7 @@ from smsgw.delivery import schedule
 from smsgw.delivery.connectors.base import ConnectorState, Inbound, Outcome, Part, SubmitOutcome
 from smsgw.delivery.connectors.simulator import SimulatorConnector
 from smsgw.delivery.routes import Route, Router
+from smsgw.delivery.wire import WireOptions
 from smsgw.delivery.worker import Worker
 from smsgw.domain.model import Account, MessageSpec, ReportMask, Status, SubmitRequest
 from smsgw.domain.validity import SendWindow
@@ -31,6 +32,7 @@ class Scripted:
     """A connector that answers each part with the next scripted outcome (ACCEPTED when the script runs out)."""
 
     kind = "scripted"
+    wire = WireOptions()
 
     def __init__(self, name: str, script: Sequence[Outcome] = ()) -> None:
         self.name = name
@@ -104,7 +106,7 @@ def dr_statuses(store: Store, message_id: int) -> list[str]:
 def worker_with(store: Store, gateway: Gateway, *connectors: Any, clock: Callable[[], int] | None = None,
                 routes: list[Route] | None = None, **options: Any) -> Worker:
     router = Router({c.name: c for c in connectors}, routes or [])
-    kwargs: dict[str, Any] = {"idle_s": 0.02, **options}
+    kwargs: dict[str, Any] = {"idle_s": 0.02, "bind_wait_s": 0, **options}
     if clock is not None:
         kwargs["clock"] = clock
     return Worker(store, gateway, router, **kwargs)

@@ -95,14 +95,13 @@ STATUS_NAMES = {value: name for name, value in globals().items() if name.startsw
 
 
 def status_name(status: int) -> str:
-    """"ESME_RTHROTTLED" for a status we know, else its hex ("0x00000400"), for logs and error texts."""
+    """The name of a status we know (ESME_RTHROTTLED), else its hex (0x00000400), for logs and error texts."""
     return STATUS_NAMES.get(status) or f"0x{status:08X}"
 
 
 # --- TLV tags ----------------------------------------------------------------------------------------------------
 
 TLV_RECEIPTED_MESSAGE_ID = 0x001E
-TLV_SC_INTERFACE_VERSION = 0x0210
 
 INTERFACE_VERSION = 0x34
 HEADER_LENGTH = 16
@@ -110,9 +109,6 @@ MAX_COMMAND_LENGTH = 0x20000  # 128 KiB: a message_payload of 64 KiB and its fie
 
 HEADER = struct.Struct(">IIII")  # command_length, command_id, command_status, sequence_number
 _TLV_HEAD = struct.Struct(">HH")
-_TWO = struct.Struct(">BB")
-_THREE = struct.Struct(">BBB")
-_SM_TAIL = struct.Struct(">BBBBB")  # registered_delivery .. sm_length
 _BIND_TAIL = struct.Struct(">BBB")  # interface_version, addr_ton, addr_npi
 
 Tlvs = tuple[tuple[int, bytes], ...]
@@ -196,30 +192,43 @@ def encode_bind_resp(command_id: int, sequence_number: int, command_status: int,
 
 
 def encode_sm(command_id: int, sequence_number: int, sm: Sm) -> bytes:
-    """submit_sm or deliver_sm. short_message is at most 254 octets; longer user data goes in message_payload."""
-    message = sm.short_message
-    if len(message) > 254:
-        raise PduError(f"short_message of {len(message)} octets (at most 254; use message_payload)")
+    """submit_sm or deliver_sm. short_message is at most 254 octets; longer user data goes in message_payload.
+
+    The hot path: one %-format of the body (faster than struct and join for its mix of strings and octets)."""
     try:
-        body = b"".join(
-            (
-                _c_string(sm.service_type, 6, "service_type"),
-                _TWO.pack(sm.source_addr_ton, sm.source_addr_npi),
-                _c_string(sm.source_addr, 21, "source_addr"),
-                _TWO.pack(sm.dest_addr_ton, sm.dest_addr_npi),
-                _c_string(sm.destination_addr, 21, "destination_addr"),
-                _THREE.pack(sm.esm_class, sm.protocol_id, sm.priority_flag),
-                _c_string(sm.schedule_delivery_time, 17, "schedule_delivery_time"),
-                _c_string(sm.validity_period, 17, "validity_period"),
-                _SM_TAIL.pack(sm.registered_delivery, sm.replace_if_present_flag, sm.data_coding,
-                              sm.sm_default_msg_id, len(message)),
-                message,
-                encode_tlvs(sm.tlvs) if sm.tlvs else b"",
-            )
-        )
-    except struct.error as error:
-        raise PduError(f"{COMMAND_NAMES.get(command_id, 'sm')}: {error}") from None
-    return encode(command_id, sequence_number, body)
+        service = sm.service_type.encode("latin-1")
+        source = sm.source_addr.encode("latin-1")
+        destination = sm.destination_addr.encode("latin-1")
+        schedule = sm.schedule_delivery_time.encode("latin-1")
+        validity = sm.validity_period.encode("latin-1")
+    except UnicodeEncodeError:
+        raise PduError(_sm_problem(sm)) from None
+    message = sm.short_message
+    if (len(service) > 5 or len(source) > 20 or len(destination) > 20 or len(schedule) > 16 or len(validity) > 16
+            or len(message) > 254 or b"\x00" in service + source + destination + schedule + validity):
+        raise PduError(_sm_problem(sm))
+    try:
+        body = b"%b\x00%c%c%b\x00%c%c%b\x00%c%c%c%b\x00%b\x00%c%c%c%c%c%b%b" % (
+            service, sm.source_addr_ton, sm.source_addr_npi, source, sm.dest_addr_ton, sm.dest_addr_npi, destination,
+            sm.esm_class, sm.protocol_id, sm.priority_flag, schedule, validity, sm.registered_delivery,
+            sm.replace_if_present_flag, sm.data_coding, sm.sm_default_msg_id, len(message), message,
+            encode_tlvs(sm.tlvs) if sm.tlvs else b"")
+    except (OverflowError, TypeError) as error:
+        raise PduError(f"{COMMAND_NAMES.get(command_id, 'sm')}: an octet field out of range ({error})") from None
+    return HEADER.pack(HEADER_LENGTH + len(body), command_id, ESME_ROK, sequence_number) + body
+
+
+def _sm_problem(sm: Sm) -> str:
+    """Which string field of `sm` cannot be encoded, and why (the slow path of `encode_sm`)."""
+    if len(sm.short_message) > 254:
+        return f"short_message of {len(sm.short_message)} octets (at most 254; use message_payload)"
+    try:
+        for name, size in (("service_type", 6), ("source_addr", 21), ("destination_addr", 21),
+                           ("schedule_delivery_time", 17), ("validity_period", 17)):
+            _c_string(getattr(sm, name), size, name)
+    except PduError as error:
+        return str(error)
+    return "unencodable"
 
 
 def encode_message_id_resp(command_id: int, sequence_number: int, command_status: int, message_id: str = "") -> bytes:
@@ -294,25 +303,31 @@ def decode_message_id(body: bytes) -> str:
 
 
 def decode_sm(body: bytes) -> Sm:
+    """The hot path of receipts: indexing and `bytes.index` (each field costs a bound check, not a call)."""
     try:
-        service_type, at = _read_c_string(body, 0)
-        source_ton, source_npi = _TWO.unpack_from(body, at)
-        source, at = _read_c_string(body, at + 2)
-        dest_ton, dest_npi = _TWO.unpack_from(body, at)
-        destination, at = _read_c_string(body, at + 2)
-        esm_class, protocol_id, priority = _THREE.unpack_from(body, at)
-        schedule, at = _read_c_string(body, at + 3)
-        validity, at = _read_c_string(body, at)
-        registered, replace, data_coding, default_id, length = _SM_TAIL.unpack_from(body, at)
-    except struct.error:
-        raise PduError("submit_sm/deliver_sm: truncated") from None
-    at += 5
+        end = body.index(0)
+        service_type = body[:end].decode("latin-1")
+        source_ton, source_npi = body[end + 1], body[end + 2]
+        at, end = end + 3, body.index(0, end + 3)
+        source = body[at:end].decode("latin-1")
+        dest_ton, dest_npi = body[end + 1], body[end + 2]
+        at, end = end + 3, body.index(0, end + 3)
+        destination = body[at:end].decode("latin-1")
+        esm_class, protocol_id, priority = body[end + 1], body[end + 2], body[end + 3]
+        at, end = end + 4, body.index(0, end + 4)
+        schedule = body[at:end].decode("latin-1")
+        at, end = end + 1, body.index(0, end + 1)
+        validity = body[at:end].decode("latin-1")
+        registered, replace, data_coding, default_id, length = body[end + 1 : end + 6]
+    except (IndexError, ValueError):  # an octet past the end, a C-octet string without its NUL
+        raise PduError("submit_sm/deliver_sm: truncated or missing a NUL") from None
+    at = end + 6
     message = body[at : at + length]
     if len(message) != length:
         raise PduError(f"sm_length {length} but {len(message)} octets follow")
     return Sm(service_type, source_ton, source_npi, source, dest_ton, dest_npi, destination, esm_class, protocol_id,
               priority, schedule, validity, registered, replace, data_coding, default_id, message,
-              decode_tlvs(body, at + length))
+              decode_tlvs(body, at + length) if at + length < len(body) else ())
 
 
 def decode_tlvs(body: bytes, offset: int) -> Tlvs:

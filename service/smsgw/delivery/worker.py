@@ -47,6 +47,7 @@ LEASE_MS = 15_000
 STATE_EVERY_S = 5.0
 ACCOUNTS_FOR_S = 5.0
 PARKED_FOR_MS = 24 * 3_600_000  # a receipt that matches nothing for a day never will
+UNBOUND_MS = 5_000  # a message whose connector has no link waits this long, then tries again
 MO_PARTS_FOR_MS = 3_600_000  # a concatenated MO still missing parts after an hour is delivered as it is
 _SEVERITY = (Outcome.PERMANENT, Outcome.BILLING, Outcome.TEMPORARY, Outcome.THROTTLED)
 _OUTCOME_COUNTER = {Status.SUBMITTED: "submitted", Status.REJECTED: "rejected", Status.FAILED: "failed",
@@ -64,7 +65,7 @@ def worker_name() -> str:
 class Worker:
     def __init__(self, store: Store, gateway: Gateway, router: Router, *, name: str | None = None,
                  clock: Callable[[], int] = _now_ms, chunk: int = 500, claim_ms: int = 120_000,
-                 idle_s: float = 0.2, options: wire.WireOptions | None = None) -> None:
+                 idle_s: float = 0.2, bind_wait_s: float = 10.0) -> None:
         self.store = store
         self.gateway = gateway
         self.router = router
@@ -73,7 +74,7 @@ class Worker:
         self.chunk = chunk
         self.claim_ms = claim_ms
         self.idle_s = idle_s
-        self.options = options or wire.WireOptions()
+        self.bind_wait_s = bind_wait_s
         self.counts: Counter[str] = Counter()
         self._db_thread: ThreadPoolExecutor | None = None
         self._accounts: dict[int, tuple[float, Account]] = {}
@@ -89,6 +90,10 @@ class Worker:
         for connector in self.router.all():
             await connector.start(self)
         log.info("worker %s started: connectors %s", self.name, ", ".join(c.name for c in self.router.all()))
+        deadline = time.monotonic() + self.bind_wait_s  # give the links a moment to bind before claiming
+        while not stop.is_set() and time.monotonic() < deadline and \
+                not all(c.state().bound for c in self.router.all()):
+            await asyncio.sleep(0.05)
         in_flight: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
@@ -187,8 +192,13 @@ class Worker:
             if connector is None:
                 changes[message.id] = queue.MessageChange(message.id, Status.REJECTED, error_code="no route")
                 continue
+            if not connector.state().bound:  # waiting for a link costs no attempt
+                changes[message.id] = queue.MessageChange(message.id, Status(message.status), due_at=now + UNBOUND_MS,
+                                                          error_code=f"{connector.name} not bound",
+                                                          attempts_back=True)
+                continue
             try:
-                parts = wire.parts_of(message, self.options, now, skips.get(message.id, frozenset()))
+                parts = wire.parts_of(message, connector.wire, now, skips.get(message.id, frozenset()))
             except ValueError as error:
                 log.error("message %d cannot be put on the wire: %s", message.id, error)
                 changes[message.id] = queue.MessageChange(message.id, Status.FAILED, error_code="encoding")

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..wire import WireOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,7 @@ class Inbound(Protocol):
 
 class Connector(Protocol):
     name: str
+    wire: WireOptions  # how messages for this connector are put into parts
 
     async def start(self, inbound: Inbound) -> None:
         """Connect (and keep reconnecting with backoff) in the background; returns at once."""

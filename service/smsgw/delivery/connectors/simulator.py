@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from ..receipts import mo_part
+from ..wire import WireOptions
 from .base import ConnectorState, Inbound, MoPart, Outcome, Part, Receipt, SubmitOutcome
 
 _OPTIONS = ("delay", "undeliverable", "expired", "rejected", "mo")
@@ -33,6 +34,7 @@ class SimulatorConnector:
         if not 0 <= delay <= 3600:
             raise ValueError("simulator delay must be 0 to 3600 seconds")
         self.name = name
+        self.wire = WireOptions()
         self.delay = delay
         self._patterns = {key: re.compile(value) for key, value in
                           (("undeliverable", undeliverable), ("expired", expired), ("rejected", rejected),
