@@ -389,8 +389,9 @@ def test_serve_stops_on_sigterm_and_gives_back_its_id_node(server: Server, setup
     with setup.services.store.read() as conn:
         leases = conn.execute(select(node_leases.c.holder, node_leases.c.expires_at)).all()
     others = [expires for holder, expires in leases if holder != setup.services.lease.holder]
-    # The server's lease ends within the shutdown grace (its requests in flight may finish), not minutes later.
-    assert len(others) == 1 and others[0] <= time.time() * 1000 + SHUTDOWN_GRACE_MS
+    # The leases of the server and of the delivery worker it started end within the shutdown grace (requests in
+    # flight may finish), not minutes later.
+    assert len(others) == 2 and all(e <= time.time() * 1000 + SHUTDOWN_GRACE_MS for e in others)
 
 
 # --- starting ---------------------------------------------------------------------------------------------------
