@@ -20,7 +20,7 @@ from smsgw.store.tables import inbound, messages, reports, segments
 
 
 async def smsc(server: smpp34.Server, seen: list[smpp34.SubmitSmEvent], mo_to: list[str]) -> None:
-    """Accept every submit_sm with a decimal id; answer each with a receipt whose id is in hex (SMSCs mix them)."""
+    """Accept every submit_sm with a decimal id; answer each with a receipt whose id is zero-padded."""
     sessions: dict[str, smpp34.Esme] = {}
     ids = itertools.count(1_000_000)
     tasks = set()
@@ -39,7 +39,7 @@ async def smsc(server: smpp34.Server, seen: list[smpp34.SubmitSmEvent], mo_to: l
             message_id = next(ids)
             event.accept(str(message_id))
             esme = sessions[event.session_id]
-            text = f"id:{message_id:x} sub:001 dlvrd:001 submit date:2701150800 done date:2701150801 stat:DELIVRD " \
+            text = f"id:{message_id:012d} sub:001 dlvrd:001 submit date:2701150800 done date:2701150801 stat:DELIVRD " \
                    "err:000 text:"
             tasks.add(asyncio.ensure_future(esme.deliver_sm(event.source_addr, text.encode(),
                                                           source_addr=event.destination_addr, esm_class=0x04)))

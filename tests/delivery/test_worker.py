@@ -13,11 +13,11 @@ from sqlalchemy import func, select, update
 
 from smsgw.accounts import Accounts
 from smsgw.delivery import schedule
-from smsgw.delivery.connectors.base import ConnectorState, Inbound, Outcome, Part, SubmitOutcome
+from smsgw.delivery.connectors.base import ConnectorState, Inbound, Outcome, Part, Receipt, SubmitOutcome
 from smsgw.delivery.connectors.simulator import SimulatorConnector
 from smsgw.delivery.routes import Route, Router
 from smsgw.delivery.wire import WireOptions
-from smsgw.delivery.worker import Worker
+from smsgw.delivery.worker import OTHER_SPELLINGS_AFTER_MS, Worker
 from smsgw.domain.model import Account, MessageSpec, ReportMask, Status, SubmitRequest
 from smsgw.domain.validity import SendWindow
 from smsgw.gateway import Gateway
@@ -270,24 +270,64 @@ def test_routes_pick_by_prefix_and_fail_over_to_a_bound_connector(store: Store, 
     assert primary.parts == []
 
 
+class Eager(Scripted):
+    """A fast SMSC: each part's receipt arrives before submit has even returned, with the id spelled `spell(id)`;
+    `ids` gives the SMSC's ids in turn."""
+
+    def __init__(self, name: str, ids: Sequence[str], spell: Callable[[str], str] = str,
+                 silent: Sequence[str] = ()) -> None:
+        super().__init__(name)
+        self.ids = list(ids)
+        self.spell = spell
+        self.silent = set(silent)  # ids whose receipt never comes
+
+    async def submit(self, parts: Sequence[Part]) -> list[SubmitOutcome]:
+        out = [SubmitOutcome(Outcome.ACCEPTED, smsc_id=self.ids.pop(0)) for _ in parts]
+        self.parts += parts
+        assert self.inbound is not None
+        await self.inbound.receipts([Receipt(self.name, self.spell(o.smsc_id or ""), "DELIVRD") for o in out
+                                     if o.smsc_id not in self.silent])
+        return out
+
+
 def test_a_receipt_that_overtakes_the_record_is_applied_after_it(store: Store, gateway: Gateway,
                                                                  account: Account) -> None:
     message = submit(gateway, account, "fast smsc")[0]
-
-    class Eager(Scripted):
-        async def submit(self, parts: Sequence[Part]) -> list[SubmitOutcome]:
-            out = await super().submit(parts)
-            assert self.inbound is not None
-            from smsgw.delivery.connectors.base import Receipt
-
-            # The receipt arrives before submit has even returned (a fast SMSC); the id in decimal this time.
-            await self.inbound.receipts([Receipt(self.name, str(int(o.smsc_id or "0", 16)), "DELIVRD")
-                                         for o in out])
-            return out
-
-    run(worker_with(store, gateway, Eager("smsc")), all_in(store, [message], Status.DELIVERED))
+    run(worker_with(store, gateway, Eager("smsc", ["4711"])), all_in(store, [message], Status.DELIVERED))
     with store.read() as conn:
         assert queue.parked_receipts(conn, 10) == []
+
+
+def test_a_receipt_spelling_the_id_in_decimal_matches_after_a_while(store: Store, gateway: Gateway,
+                                                                    account: Account) -> None:
+    clock = [T0]
+    gateway.clock = lambda: clock[0]
+    message = submit(gateway, account, "hex on submit, decimal in the receipt")[0]
+    connector = Eager("smsc", ["1a"], spell=lambda hex_id: str(int(hex_id, 16)))
+    worker = worker_with(store, gateway, connector, clock=lambda: clock[0])
+    run(worker, lambda: _unclaimed(store, message))
+    assert statuses(store, [message]) == ["submitted"]  # "26" could be another message's id: not yet
+    clock[0] += OTHER_SPELLINGS_AFTER_MS
+    run(worker, all_in(store, [message], Status.DELIVERED), timeout=15)
+    # Learnt: this SMSC's next receipts in decimal match at once.
+    later = submit(gateway, account, "and the next one")[0]
+    connector.ids.append("1b")
+    run(worker, lambda: _delivered_without_parking(store, later), timeout=5)
+
+
+def _delivered_without_parking(store: Store, message_id: int) -> bool:
+    with store.read() as conn:
+        return statuses(store, [message_id]) == ["delivered"] and not queue.parked_receipts(conn, 10)
+
+
+def test_an_early_receipt_never_lands_on_the_message_its_id_spells_in_hex(store: Store, gateway: Gateway,
+                                                                          account: Account) -> None:
+    first, second = submit(gateway, account, "first")[0], submit(gateway, account, "second")[0]
+    # The SMSC numbers in decimal: "22" for the first (its receipt still to come), then "16", whose hex reading
+    # is 22, with a receipt that overtakes the record of its submit.
+    connector = Eager("smsc", ["22", "16"], silent=["22"])
+    run(worker_with(store, gateway, connector, chunk=1), all_in(store, [second], Status.DELIVERED))
+    assert statuses(store, [first, second]) == ["submitted", "delivered"]
 
 
 def test_an_mo_answering_an_mt_is_routed_and_linked(store: Store, gateway: Gateway, accounts: Accounts) -> None:

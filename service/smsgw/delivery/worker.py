@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from ..store import repository as repo
 from ..store.database import Store
 from . import schedule, wire
 from .connectors.base import Connector, MoPart, Outcome, Outgoing, Part, Receipt, SubmitOutcome
-from .receipts import decode_mo, id_candidates, receipt_status
+from .receipts import decode_mo, id_candidates, normalise_id, receipt_status
 from .routes import Router
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ LEASE_MS = 15_000
 STATE_EVERY_S = 5.0
 ACCOUNTS_FOR_S = 5.0
 PARKED_FOR_MS = 24 * 3_600_000  # a receipt that matches nothing for a day never will
+OTHER_SPELLINGS_AFTER_MS = 30_000  # longer than any submit takes to be recorded
+GATHER_S = 0.02
 UNBOUND_MS = 5_000  # a message whose connector has no link waits this long, then tries again
 MO_PARTS_FOR_MS = 3_600_000  # a concatenated MO still missing parts after an hour is delivered as it is
 _SEVERITY = (Outcome.PERMANENT, Outcome.BILLING, Outcome.TEMPORARY, Outcome.THROTTLED)
@@ -82,6 +85,9 @@ class Worker:
         self._lease_checked = 0.0
         self._state_saved = 0.0
         self._parked = True  # receipts may wait from an earlier run: look once at start
+        self._twins: dict[str, bool] = {}  # connector -> its receipts spell ids in the other base
+        self._receipts_waiting: list[tuple[list[Receipt], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     # --- the loop ---------------------------------------------------------------------------------------------
 
@@ -105,6 +111,9 @@ class Worker:
                     task.add_done_callback(in_flight.discard)
                     if len(in_flight) >= 2:
                         await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    elif len(chunk) < self.chunk:  # the queue is thin: let a few more arrive than claim each one
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), GATHER_S)
                     continue
                 if in_flight:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -286,7 +295,26 @@ class Worker:
     # --- what the SMSC sends: the connectors' Inbound ---------------------------------------------------------
 
     async def receipts(self, receipts: Sequence[Receipt]) -> None:
-        await self._db(self._apply_receipts, list(receipts))
+        """Committed with whatever other receipts arrive meanwhile: one transaction per flush, not per call."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._receipts_waiting.append((list(receipts), done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_receipts())
+        await done
+
+    async def _flush_receipts(self) -> None:
+        while self._receipts_waiting:
+            batch, self._receipts_waiting = self._receipts_waiting, []
+            try:
+                await self._db(self._apply_receipts, [r for receipts, _ in batch for r in receipts])
+            except Exception as error:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
     def _apply_receipts(self, receipts: list[Receipt]) -> None:
         now = self.clock()
@@ -299,26 +327,37 @@ class Worker:
             self.counts["receipts_parked"] += len(unmatched)
 
     def _rematch(self) -> None:
-        """Apply parked receipts whose parts have been recorded since."""
+        """Apply parked receipts whose parts have been recorded since: by the id as the SMSC spelled it, or, once a
+        receipt has waited `OTHER_SPELLINGS_AFTER_MS`, by its other spellings (hex for decimal and back)."""
         now = self.clock()
         with self.store.write() as conn:
             parked = queue.parked_receipts(conn, 5000)
             receipts = [Receipt(r.connector, r.smsc_id, r.state, r.error) for r in parked]
-            unmatched = {(r.connector, r.smsc_id, r.state) for r in self._apply(conn, receipts, now)}
-            queue.drop_parked(conn, [r.id for r in parked if (r.connector, r.smsc_id, r.state) not in unmatched])
+            waited = {i for i, r in enumerate(parked) if r.received_at <= now - OTHER_SPELLINGS_AFTER_MS}
+            unmatched = {id(r) for r in self._apply(conn, receipts, now, other_spellings=waited)}
+            queue.drop_parked(conn, [p.id for p, r in zip(parked, receipts, strict=True) if id(r) not in unmatched])
         self._parked = len(parked) == 5000 or bool(unmatched)
 
-    def _apply(self, conn: Connection, receipts: list[Receipt], now: int) -> list[Receipt]:
-        """Move segments and their messages along; returns the receipts that matched no segment."""
-        keys = {r: [(r.connector, c) for c in id_candidates(r.smsc_id)] for r in receipts}
+    def _apply(self, conn: Connection, receipts: list[Receipt], now: int,
+               other_spellings: AbstractSet[int] = frozenset()) -> list[Receipt]:
+        """Move segments and their messages along; returns the receipts that matched no segment.
+
+        A receipt is matched by the id exactly as the SMSC spelled it; the indexes in `other_spellings` may also
+        match the id's hex or decimal twin. Never both at once for a fresh receipt: with numeric ids, the twin of
+        one message's id is another message's id, and a receipt that overtook its own record would land on it."""
+        keys = {i: self._spellings(r, i in other_spellings) for i, r in enumerate(receipts)}
         found = queue.segments_by_smsc_id(conn, (k for ks in keys.values() for k in ks))
         unmatched: list[Receipt] = []
         segment_changes: dict[tuple[int, int], tuple[Status, str | None]] = {}
-        for receipt, candidates in keys.items():
-            segment = next((found[k] for k in candidates if k in found), None)
-            if segment is None:
+        for i, candidates in keys.items():
+            receipt = receipts[i]
+            key = next((k for k in candidates if k in found), None)
+            if key is None:
                 unmatched.append(receipt)
                 continue
+            if i in other_spellings:  # evidence of how this SMSC spells its receipts' ids
+                self._twins[receipt.connector] = key[1] != normalise_id(receipt.smsc_id)
+            segment = found[key]
             status = receipt_status(receipt.state)
             current = segment_changes.get((segment.message_id, segment.seq), (segment.status, None))[0]
             if can_move(current, status):
@@ -348,6 +387,14 @@ class Worker:
         repo.record_history(conn, history, now)
         repo.queue_reports(conn, reports)
         return unmatched
+
+    def _spellings(self, receipt: Receipt, any_spelling: bool) -> list[tuple[str, str]]:
+        """The (connector, id) keys a receipt may match: as spelled, or its hex/decimal twins once this connector's
+        SMSC is known to spell receipts that way (learnt from receipts that matched only after waiting)."""
+        candidates = id_candidates(receipt.smsc_id)
+        if not any_spelling:
+            candidates = candidates[1:] if self._twins.get(receipt.connector) else candidates[:1]
+        return [(receipt.connector, c) for c in candidates]
 
     def _accounts_in(self, conn: Connection, ids: set[int]) -> dict[int, Account]:
         now = time.monotonic()
@@ -398,5 +445,7 @@ class Worker:
                 self._mo(conn, source, destination, rows[0].data_coding, [r.payload for r in rows], rows[0].smsc_id)
         if dropped:
             log.warning("worker %s: %d receipts matched no message for a day; dropped", self.name, dropped)
+        if self._parked:
+            self._rematch()
 
 
