@@ -82,6 +82,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def pg_url() -> Iterator[str]:
+    """An empty PostgreSQL database, for tests that need PostgreSQL itself (SKIP LOCKED across processes)."""
+    problem = pg_problem()
+    require(problem is None, problem or "")
+    url, name = fresh_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'smsgw.db'}"
 

@@ -8,12 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import drop_pg_database, fresh_pg_database, pg_problem
-from smsgw_testing import call, require
+from smsgw_testing import call
 from sqlalchemy import func, select
 
 from smsgw.domain.model import MessageSpec, ReportMask, SubmitRequest
@@ -59,17 +58,6 @@ def submit_many(services: Services, n: int, reports: ReportMask = ReportMask.NON
         services.gateway.submit(account, SubmitRequest(face="test", messages=[
             MessageSpec(recipient=f"+479{i:07d}", text=f"message {i}", reports=reports)
             for i in range(start, min(n, start + 5000))]))
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    problem = pg_problem()
-    require(problem is None, problem or "")
-    url, name = fresh_pg_database()
-    try:
-        yield url
-    finally:
-        drop_pg_database(name)
 
 
 @pytest.mark.slow

@@ -48,6 +48,8 @@ LEASE_MS = 15_000
 STATE_EVERY_S = 5.0
 ACCOUNTS_FOR_S = 5.0
 PARKED_FOR_MS = 24 * 3_600_000  # a receipt that matches nothing for a day never will
+INBOX_PASS = 5000  # receipts applied per transaction
+APPLY_AFTER_S = 0.05
 OTHER_SPELLINGS_AFTER_MS = 30_000  # longer than any submit takes to be recorded
 GATHER_S = 0.02
 UNBOUND_MS = 5_000  # a message whose connector has no link waits this long, then tries again
@@ -84,10 +86,11 @@ class Worker:
         self._leased = not store.is_sqlite
         self._lease_checked = 0.0
         self._state_saved = 0.0
-        self._parked = True  # receipts may wait from an earlier run: look once at start
+        self._inbox = True  # receipts may wait from an earlier run: look once at start
         self._twins: dict[str, bool] = {}  # connector -> its receipts spell ids in the other base
         self._receipts_waiting: list[tuple[list[Receipt], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._applier: asyncio.Task[None] | None = None
 
     # --- the loop ---------------------------------------------------------------------------------------------
 
@@ -280,8 +283,8 @@ class Worker:
             queue.record_attempts(conn, self.name, now, segment_rows, changes)
             repo.record_history(conn, history, now)
             repo.queue_reports(conn, reports)
-        if self._parked:
-            self._rematch()
+        if self._inbox:
+            self._apply_inbox()
 
     def _sent_parts(self, ids: list[int]) -> dict[int, frozenset[int]]:
         with self.store.read() as conn:
@@ -295,7 +298,9 @@ class Worker:
     # --- what the SMSC sends: the connectors' Inbound ---------------------------------------------------------
 
     async def receipts(self, receipts: Sequence[Receipt]) -> None:
-        """Committed with whatever other receipts arrive meanwhile: one transaction per flush, not per call."""
+        """Into the receipt inbox, committed with whatever other receipts arrive meanwhile (one short transaction
+        per flush: an SMSC has only a small window of receipts waiting for their answer); they are applied to their
+        messages afterwards, thousands at a time."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._receipts_waiting.append((list(receipts), done))
         if self._flusher is None or self._flusher.done():
@@ -306,84 +311,91 @@ class Worker:
         while self._receipts_waiting:
             batch, self._receipts_waiting = self._receipts_waiting, []
             try:
-                await self._db(self._apply_receipts, [r for receipts, _ in batch for r in receipts])
+                await self._db(self._take_receipts, [r for receipts, _ in batch for r in receipts])
             except Exception as error:
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(error)
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+            if self._applier is None or self._applier.done():
+                self._applier = asyncio.create_task(self._apply_soon())
 
-    def _apply_receipts(self, receipts: list[Receipt]) -> None:
+    async def _apply_soon(self) -> None:
+        """Apply the inbox shortly: receipts gather for a moment, so a pass applies many."""
+        await asyncio.sleep(APPLY_AFTER_S)
+        await self._db(self._apply_inbox)
+
+    def _take_receipts(self, receipts: list[Receipt]) -> None:
         now = self.clock()
         with self.store.write() as conn:
-            unmatched = self._apply(conn, receipts, now)
-            queue.park_receipts(conn, [{"connector": r.connector, "smsc_id": r.smsc_id, "state": r.state,
-                                        "error": r.error, "received_at": now} for r in unmatched])
-        if unmatched:
-            self._parked = True
-            self.counts["receipts_parked"] += len(unmatched)
+            queue.add_to_inbox(conn, [(r.connector, r.smsc_id, r.state, r.error, now) for r in receipts])
+        self._inbox = True
 
-    def _rematch(self) -> None:
-        """Apply parked receipts whose parts have been recorded since: by the id as the SMSC spelled it, or, once a
-        receipt has waited `OTHER_SPELLINGS_AFTER_MS`, by its other spellings (hex for decimal and back)."""
+    def _apply_inbox(self) -> None:
+        """Apply the inbox's receipts to their parts and messages, in the order they came: by the id as the SMSC
+        spelled it, or, once a receipt has waited `OTHER_SPELLINGS_AFTER_MS`, by its other spellings (hex for
+        decimal and back). What matches nothing yet (it overtook the record of its submit) stays for the next pass,
+        which comes after every record."""
         now = self.clock()
         with self.store.write() as conn:
-            parked = queue.parked_receipts(conn, 5000)
-            receipts = [Receipt(r.connector, r.smsc_id, r.state, r.error) for r in parked]
-            waited = {i for i, r in enumerate(parked) if r.received_at <= now - OTHER_SPELLINGS_AFTER_MS}
-            unmatched = {id(r) for r in self._apply(conn, receipts, now, other_spellings=waited)}
-            queue.drop_parked(conn, [p.id for p, r in zip(parked, receipts, strict=True) if id(r) not in unmatched])
-        self._parked = len(parked) == 5000 or bool(unmatched)
+            inbox = queue.inbox(conn, INBOX_PASS)
+            receipts = [Receipt(r.connector, r.smsc_id, r.state, r.error) for r in inbox]
+            waited = {i for i, r in enumerate(inbox) if r.received_at <= now - OTHER_SPELLINGS_AFTER_MS}
+            unmatched = self._apply(conn, receipts, now, other_spellings=waited)
+            queue.drop_from_inbox(conn, [r.id for i, r in enumerate(inbox) if i not in unmatched])
+        self._inbox = len(inbox) == INBOX_PASS or bool(unmatched)
 
     def _apply(self, conn: Connection, receipts: list[Receipt], now: int,
-               other_spellings: AbstractSet[int] = frozenset()) -> list[Receipt]:
-        """Move segments and their messages along; returns the receipts that matched no segment.
+               other_spellings: AbstractSet[int] = frozenset()) -> set[int]:
+        """Move segments and their messages along, receipt by receipt; returns the indexes of the receipts that
+        matched no segment.
 
         A receipt is matched by the id exactly as the SMSC spelled it; the indexes in `other_spellings` may also
         match the id's hex or decimal twin. Never both at once for a fresh receipt: with numeric ids, the twin of
         one message's id is another message's id, and a receipt that overtook its own record would land on it."""
         keys = {i: self._spellings(r, i in other_spellings) for i, r in enumerate(receipts)}
         found = queue.segments_by_smsc_id(conn, (k for ks in keys.values() for k in ks))
-        unmatched: list[Receipt] = []
-        segment_changes: dict[tuple[int, int], tuple[Status, str | None]] = {}
+        matched: list[tuple[Receipt, queue.SegmentRow]] = []
+        unmatched: set[int] = set()
         for i, candidates in keys.items():
-            receipt = receipts[i]
             key = next((k for k in candidates if k in found), None)
             if key is None:
-                unmatched.append(receipt)
+                unmatched.add(i)
                 continue
             if i in other_spellings:  # evidence of how this SMSC spells its receipts' ids
-                self._twins[receipt.connector] = key[1] != normalise_id(receipt.smsc_id)
-            segment = found[key]
-            status = receipt_status(receipt.state)
-            current = segment_changes.get((segment.message_id, segment.seq), (segment.status, None))[0]
-            if can_move(current, status):
-                segment_changes[segment.message_id, segment.seq] = (status, receipt.error)
-        self.counts["receipts"] += len(receipts) - len(unmatched)
-        if not segment_changes:
+                self._twins[receipts[i].connector] = key[1] != normalise_id(receipts[i].smsc_id)
+            matched.append((receipts[i], found[key]))
+        self.counts["receipts"] += len(matched)
+        if not matched:
             return unmatched
-        queue.update_segments(conn, now, [(m, q, s, e) for (m, q), (s, e) in segment_changes.items()])
-        targets = queue.receipt_targets(conn, [m for m, _ in segment_changes])
+        targets = queue.receipt_targets(conn, [segment.message_id for _, segment in matched])
         accounts = self._accounts_in(conn, {t.account_id for t in targets.values()})
-        message_changes, history, reports = [], [], []
-        for target in targets.values():
-            segs = [target.segments.get(seq, Status.ACCEPTED) for seq in range(1, target.parts + 1)]
-            new = aggregate(segs)
+        touched: dict[tuple[int, int], tuple[Status, str | None]] = {}
+        moved: dict[int, tuple[Status, str | None]] = {}
+        history, reports = [], []
+        for receipt, segment in matched:
+            target = targets.get(segment.message_id)
+            status = receipt_status(receipt.state)
+            if target is None or not can_move(target.segments.get(segment.seq, segment.status), status):
+                continue
+            target.segments[segment.seq] = status
+            touched[segment.message_id, segment.seq] = (status, receipt.error)
+            new = aggregate([target.segments.get(seq, Status.ACCEPTED) for seq in range(1, target.parts + 1)])
             if new is target.status or not can_move(target.status, new):
                 continue
-            error = next((e for (m, _), (s, e) in segment_changes.items() if m == target.id and s is new), None)
-            message_changes.append((target.id, new, error))
-            history.append((target.id, target.status, new, error))
+            history.append((target.id, target.status, new, receipt.error))
+            moved[target.id] = (new, receipt.error)
+            target.status = new
             self.counts[new.value] += 1
-            wanted = ReportMask.FINAL if new.final else ReportMask.INTERMEDIATE
             account = accounts.get(target.account_id)
-            if target.reports & wanted and account is not None:
+            if target.reports & (ReportMask.FINAL if new.final else ReportMask.INTERMEDIATE) and account is not None:
                 reports.append(repo.report_row(account, ReportKind.DR, now, message_id=target.id,
-                                               status=new.value, error_code=error))
-        queue.update_statuses(conn, now, message_changes)
+                                               status=new.value, error_code=receipt.error))
+        queue.update_segments(conn, now, [(m, q, s, e) for (m, q), (s, e) in touched.items()])
+        queue.update_statuses(conn, now, [(m, s, e) for m, (s, e) in moved.items()])
         repo.record_history(conn, history, now)
         repo.queue_reports(conn, reports)
         return unmatched
@@ -434,7 +446,7 @@ class Worker:
         """Drop receipts that never matched; deliver concatenated MOs whose missing parts never came."""
         now = self.clock()
         with self.store.write() as conn:
-            dropped = queue.drop_stale_parked(conn, now - PARKED_FOR_MS)
+            dropped = queue.drop_stale_inbox(conn, now - PARKED_FOR_MS)
             stale = queue.stale_mo_parts(conn, now - MO_PARTS_FOR_MS)
             groups: dict[tuple[str, str, int], list[Any]] = {}
             for row in stale:
@@ -445,7 +457,7 @@ class Worker:
                 self._mo(conn, source, destination, rows[0].data_coding, [r.payload for r in rows], rows[0].smsc_id)
         if dropped:
             log.warning("worker %s: %d receipts matched no message for a day; dropped", self.name, dropped)
-        if self._parked:
-            self._rematch()
+        if self._inbox:
+            self._apply_inbox()
 
 

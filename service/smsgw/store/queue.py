@@ -10,12 +10,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..delivery.connectors.base import Outgoing
 from ..domain.model import Status
-from .repository import _chunks
+from .repository import _chunks, executemany
 from .tables import connector_states, counters, leases, messages, mo_parts, pending_receipts, segments
 
 _QUEUED = (Status.ACCEPTED.value, Status.SCHEDULED.value)
@@ -90,30 +90,19 @@ def record_attempts(conn: Connection, worker: str, now_ms: int, segment_rows: Se
                     changes: Sequence[MessageChange]) -> None:
     """The parts an SMSC took (segments) and each claimed message's new state; the claim ends. A message another
     worker has taken meanwhile (this claim ran out) is left to it."""
-    if segment_rows:
-        _upsert_segments(conn, segment_rows)
-    if not changes:
-        return
-    statement = (
-        update(messages)
-        .where(messages.c.id == bindparam("m_id"), messages.c.claimed_by == worker)
-        .values(status=bindparam("m_status"), due_at=func.coalesce(bindparam("m_due"), messages.c.due_at),
-                error_code=bindparam("m_error"), attempts=messages.c.attempts - bindparam("m_back"),
-                claimed_by=None, updated_at=now_ms)
-    )
-    conn.execute(statement, [{"m_id": c.id, "m_status": c.status.value, "m_due": c.due_at, "m_error": c.error_code,
-                              "m_back": int(c.attempts_back)} for c in changes])
+    executemany(conn, _UPSERT_SEGMENT, [tuple(row[c] for c in _SEGMENT_COLUMNS) for row in segment_rows])
+    executemany(conn, "UPDATE messages SET status = ?, due_at = COALESCE(?, due_at), error_code = ?, "
+                      "attempts = attempts - ?, claimed_by = NULL, updated_at = ? WHERE id = ? AND claimed_by = ?",
+                [(c.status.value, c.due_at, c.error_code, int(c.attempts_back), now_ms, c.id, worker)
+                 for c in changes])
 
 
-def _upsert_segments(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(segments)
-    conn.execute(statement.on_conflict_do_update(
-        index_elements=[segments.c.message_id, segments.c.seq],
-        set_={"smsc_id": statement.excluded.smsc_id, "connector": statement.excluded.connector,
-              "status": statement.excluded.status, "error_code": statement.excluded.error_code,
-              "updated_at": statement.excluded.updated_at},
-    ), list(rows))
+_SEGMENT_COLUMNS = tuple(c.name for c in segments.c)
+_UPSERT_SEGMENT = (  # a part sent again after a worker died may already have its row: the newer answer wins
+    f"INSERT INTO segments ({', '.join(_SEGMENT_COLUMNS)}) VALUES ({', '.join('?' * len(_SEGMENT_COLUMNS))}) "
+    "ON CONFLICT (message_id, seq) DO UPDATE SET smsc_id = excluded.smsc_id, connector = excluded.connector, "
+    "status = excluded.status, error_code = excluded.error_code, updated_at = excluded.updated_at"
+)
 
 
 # --- receipts -----------------------------------------------------------------------------------------------------
@@ -147,16 +136,11 @@ def segments_by_smsc_id(conn: Connection, ids: Iterable[tuple[str, str]]) -> dic
 
 def update_segments(conn: Connection, now_ms: int, changes: Sequence[tuple[int, int, Status, str | None]]) -> None:
     """(message id, seq, new status, error) per segment."""
-    if changes:
-        conn.execute(
-            update(segments)
-            .where(segments.c.message_id == bindparam("s_id"), segments.c.seq == bindparam("s_seq"))
-            .values(status=bindparam("s_status"), error_code=bindparam("s_error"), updated_at=now_ms),
-            [{"s_id": m, "s_seq": q, "s_status": s.value, "s_error": e} for m, q, s, e in changes],
-        )
+    executemany(conn, "UPDATE segments SET status = ?, error_code = ?, updated_at = ? WHERE message_id = ? AND seq = ?",
+                [(s.value, e, now_ms, m, q) for m, q, s, e in changes])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReceiptTarget:
     """A message a receipt touched: what aggregation needs."""
 
@@ -183,30 +167,26 @@ def receipt_targets(conn: Connection, message_ids: Sequence[int]) -> dict[int, R
 
 def update_statuses(conn: Connection, now_ms: int, changes: Sequence[tuple[int, Status, str | None]]) -> None:
     """(message id, new status, error code) for messages no worker holds (receipts move them along)."""
-    if changes:
-        conn.execute(
-            update(messages).where(messages.c.id == bindparam("m_id"))
-            .values(status=bindparam("m_status"), error_code=bindparam("m_error"), updated_at=now_ms),
-            [{"m_id": m, "m_status": s.value, "m_error": e} for m, s, e in changes],
-        )
+    executemany(conn, "UPDATE messages SET status = ?, error_code = ?, updated_at = ? WHERE id = ?",
+                [(s.value, e, now_ms, m) for m, s, e in changes])
 
 
-def park_receipts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Receipts that matched no segment yet (connector, smsc_id, state, error, received_at)."""
-    if rows:
-        conn.execute(insert(pending_receipts), list(rows))
+def add_to_inbox(conn: Connection, rows: Sequence[tuple[str, str, str, str | None, int]]) -> None:
+    """Receipts as they came (connector, smsc_id, state, error, received_at), to be applied in bulk."""
+    executemany(conn, "INSERT INTO pending_receipts (connector, smsc_id, state, error, received_at) "
+                      "VALUES (?, ?, ?, ?, ?)", rows)
 
 
-def parked_receipts(conn: Connection, limit: int) -> list[Any]:
+def inbox(conn: Connection, limit: int) -> list[Any]:
     return list(conn.execute(select(pending_receipts).order_by(pending_receipts.c.id).limit(limit)).all())
 
 
-def drop_parked(conn: Connection, ids: Sequence[int]) -> None:
+def drop_from_inbox(conn: Connection, ids: Sequence[int]) -> None:
     for chunk in _chunks(ids):
         conn.execute(delete(pending_receipts).where(pending_receipts.c.id.in_(chunk)))
 
 
-def drop_stale_parked(conn: Connection, before_ms: int) -> int:
+def drop_stale_inbox(conn: Connection, before_ms: int) -> int:
     return conn.execute(delete(pending_receipts).where(pending_receipts.c.received_at < before_ms)).rowcount
 
 

@@ -246,8 +246,9 @@ mo_parts = Table(
     Index("ix_mo_parts_received", "received_at"),
 )
 
-# Receipts that matched no submitted part yet (they may overtake the worker's record of the submit, or reach
-# another worker's connection); matched again after each record, dropped after a day.
+# The receipt inbox: every receipt is committed here before the SMSC is answered, then applied to its part and
+# message in bulk. One that matches no part yet (it overtook the worker's record of the submit, or reached another
+# worker's connection) stays and is tried again after each record; after a day it is dropped.
 pending_receipts = Table(
     "pending_receipts",
     metadata,
