@@ -205,6 +205,9 @@ def worker(ctx: click.Context, smsc: str, config: str | None, chunk: int, claim_
 
     router = _router(smsc, config)
     logging.getLogger().setLevel(logging.INFO)
+    # The database thread holds the write lock while it waits for the interpreter lock; the SMPP loop must hand
+    # that over quickly (the default 5 ms would stall every other writer of a SQLite file for as long).
+    sys.setswitchinterval(0.0005)
     services = _open(ctx)
     parent = os.getppid()
 

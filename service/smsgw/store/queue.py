@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..delivery.connectors.base import Outgoing
@@ -18,7 +18,9 @@ from ..domain.model import Status
 from .repository import _chunks, executemany
 from .tables import connector_states, counters, leases, messages, mo_parts, pending_receipts, segments
 
-_QUEUED = (Status.ACCEPTED.value, Status.SCHEDULED.value)
+# The queue index's own predicate, as literal SQL: with bound parameters instead, SQLite cannot tell that a query
+# implies the partial index's WHERE, and scans the whole table.
+_QUEUED = text("status IN ('accepted', 'scheduled')")
 _CLAIM_COLUMNS = (
     messages.c.id, messages.c.account_id, messages.c.recipient, messages.c.originator, messages.c.originator_type,
     messages.c.encoding, messages.c.text, messages.c.payload, messages.c.udh, messages.c.dcs, messages.c.pid,
@@ -38,7 +40,7 @@ def claim(conn: Connection, worker: str, now_ms: int, limit: int, claim_ms: int)
         if len(taken) >= limit:
             break
         query = (select(*_CLAIM_COLUMNS)
-                 .where(messages.c.status.in_(_QUEUED), messages.c.priority == priority,
+                 .where(_QUEUED, messages.c.priority == priority,
                         messages.c.due_at <= now_ms)
                  .order_by(messages.c.due_at).limit(limit - len(taken)))
         if pg:
@@ -281,4 +283,4 @@ def counts_since(conn: Connection, since_ms: int) -> dict[str, int]:
 def queue_depth(conn: Connection, now_ms: int) -> int:
     """Messages due now and not being sent."""
     return int(conn.execute(select(func.count()).select_from(messages).where(
-        messages.c.status.in_(_QUEUED), messages.c.due_at <= now_ms)).scalar() or 0)
+        _QUEUED, messages.c.due_at <= now_ms)).scalar() or 0)
