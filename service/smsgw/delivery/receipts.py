@@ -142,8 +142,16 @@ def receipt_status(state: str) -> Status:
         raise ValueError(f"unknown receipt state {state!r}") from None
 
 
+# The layout nearly every SMSC sends (appendix B's order and spelling): read in one match, the general reader below
+# being several times slower and this on the path of every receipt.
+_APPENDIX_B = re.compile(r"id:(\S+) sub:\S* dlvrd:\S* submit date:\S* done date:(\S*) stat:(\S+) err:(\S*)(?: |$)")
+
+
 def _receipt_fields(text: str) -> dict[str, str]:
     """Field name (lower-case, without space or underscore) → its first whitespace-delimited value."""
+    usual = _APPENDIX_B.match(text)
+    if usual is not None:
+        return {"id": usual[1], "donedate": usual[2], "stat": usual[3], "err": usual[4]}
     fields: dict[str, str] = {}
     matches = list(_RECEIPT_FIELD.finditer(text))
     for i, match in enumerate(matches):

@@ -69,15 +69,18 @@ class Router:
     def all(self) -> list[Connector]:
         return [*self.connectors.values(), self.test]
 
-    def pick(self, recipient: str, test_mode: bool) -> Connector | None:
+    def bound(self) -> dict[str, bool]:
+        """Which connectors have a link now (asked once per chunk: a connector's state is not free to build)."""
+        return {c.name: c.state().bound for c in self.all()}
+
+    def pick(self, recipient: str, test_mode: bool, bound: Mapping[str, bool]) -> Connector | None:
         """The connector for a message: the first bound one of its route (else the route's first, whose link may
         come back), the test simulator for test accounts, None when no route covers the number."""
         if test_mode:
             return self.test
         for route in self.routes:
             if recipient.startswith(route.prefix) or recipient.lstrip("+").startswith(route.prefix.lstrip("+")):
-                candidates = [self.connectors[n] for n in route.connectors]
-                return next((c for c in candidates if c.state().bound), candidates[0])
+                return self.connectors[next((n for n in route.connectors if bound.get(n)), route.connectors[0])]
         return None
 
 

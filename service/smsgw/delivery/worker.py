@@ -33,7 +33,7 @@ from ..domain.validity import SendWindow
 from ..gateway import Gateway
 from ..store import queue
 from ..store import repository as repo
-from ..store.database import Store
+from ..store.database import Store, Writer
 from . import schedule, wire
 from .connectors.base import Connector, MoPart, Outcome, Outgoing, Part, Receipt, SubmitOutcome
 from .receipts import decode_mo, id_candidates, normalise_id, receipt_status
@@ -82,6 +82,7 @@ class Worker:
         self.bind_wait_s = bind_wait_s
         self.counts: Counter[str] = Counter()
         self._db_thread: ThreadPoolExecutor | None = None
+        self._writer = Writer(store)  # the database thread's transactions, on one connection kept for them
         self._accounts: dict[int, tuple[float, Account]] = {}
         self._leased = not store.is_sqlite
         self._lease_checked = 0.0
@@ -131,6 +132,7 @@ class Worker:
             await self._db(self._save_state)
             if self.store.is_sqlite and self._leased:
                 await self._db(self._release)
+            await self._db(self._writer.close)
             self._db_thread.shutdown(wait=True)
             log.info("worker %s stopped", self.name)
 
@@ -153,25 +155,25 @@ class Worker:
                 await self._db(self._sweep)
 
     def _take_lease(self) -> bool:
-        with self.store.write() as conn:
+        with self._writer.transaction() as conn:
             return queue.take_lease(conn, LEASE, self.name, self.clock(), LEASE_MS)
 
     def _release(self) -> None:
-        with self.store.write() as conn:
+        with self._writer.transaction() as conn:
             queue.release_lease(conn, LEASE, self.name)
 
     def _save_state(self) -> None:
         counts, self.counts = self.counts, Counter()
         now = self.clock()
         states = {c.name: {k: v for k, v in asdict(c.state()).items() if k != "name"} for c in self.router.all()}
-        with self.store.write() as conn:
+        with self._writer.transaction() as conn:
             queue.save_connector_states(conn, self.name, now, states)
             queue.add_counts(conn, now, counts)
 
     # --- sending ----------------------------------------------------------------------------------------------
 
     def _claim(self) -> list[Outgoing]:
-        with self.store.write() as conn:
+        with self._writer.transaction() as conn:
             return queue.claim(conn, self.name, self.clock(), self.chunk, self.claim_ms)
 
     async def _send(self, chunk: list[Outgoing]) -> None:
@@ -194,17 +196,18 @@ class Worker:
             log.warning("%d messages (first %d) were claimed by a worker that ended without an answer; they are sent "
                         "again and may reach the SMSC twice", len(reclaimed), reclaimed[0])
             self.counts["resubmitted"] += len(reclaimed)
+        bound = self.router.bound()
         for message in chunk:
             held = self._hold(message, now)
             if held is not None:
                 changes[message.id] = held
                 continue
             account = accounts.get(message.account_id)
-            connector = self.router.pick(message.recipient, account is not None and account.test_mode)
+            connector = self.router.pick(message.recipient, account is not None and account.test_mode, bound)
             if connector is None:
                 changes[message.id] = queue.MessageChange(message.id, Status.REJECTED, error_code="no route")
                 continue
-            if not connector.state().bound:  # waiting for a link costs no attempt
+            if not bound[connector.name]:  # waiting for a link costs no attempt
                 changes[message.id] = queue.MessageChange(message.id, Status(message.status), due_at=now + UNBOUND_MS,
                                                           error_code=f"{connector.name} not bound",
                                                           attempts_back=True)
@@ -279,7 +282,7 @@ class Worker:
             if change.status.final and message.reports & ReportMask.FINAL and account is not None:
                 reports.append(repo.report_row(account, ReportKind.DR, now, message_id=message.id,
                                                status=change.status.value, error_code=change.error_code))
-        with self.store.write() as conn:
+        with self._writer.transaction() as conn:
             queue.record_attempts(conn, self.name, now, segment_rows, changes)
             repo.record_history(conn, history, now)
             repo.queue_reports(conn, reports)
@@ -330,7 +333,7 @@ class Worker:
 
     def _take_receipts(self, receipts: list[Receipt]) -> None:
         now = self.clock()
-        with self.store.write() as conn:
+        with self._writer.transaction() as conn:
             queue.add_to_inbox(conn, [(r.connector, r.smsc_id, r.state, r.error, now) for r in receipts])
         self._inbox = True
 
@@ -340,7 +343,7 @@ class Worker:
         decimal and back). What matches nothing yet (it overtook the record of its submit) stays for the next pass,
         which comes after every record."""
         now = self.clock()
-        with self.store.write() as conn:
+        with self._writer.transaction() as conn:
             inbox = queue.inbox(conn, INBOX_PASS)
             receipts = [Receipt(r.connector, r.smsc_id, r.state, r.error) for r in inbox]
             waited = {i for i, r in enumerate(inbox) if r.received_at <= now - OTHER_SPELLINGS_AFTER_MS}
@@ -422,7 +425,7 @@ class Worker:
 
     def _ingest(self, parts: list[MoPart]) -> None:
         now = self.clock()
-        with self.store.write() as conn:
+        with self._writer.transaction() as conn:
             for part in parts:
                 if part.concat is None or part.concat[1] <= 1:
                     self._mo(conn, part.source, part.destination, part.data_coding, [part.payload], part.smsc_id)
@@ -445,7 +448,7 @@ class Worker:
     def _sweep(self) -> None:
         """Drop receipts that never matched; deliver concatenated MOs whose missing parts never came."""
         now = self.clock()
-        with self.store.write() as conn:
+        with self._writer.transaction() as conn:
             dropped = queue.drop_stale_inbox(conn, now - PARKED_FOR_MS)
             stale = queue.stale_mo_parts(conn, now - MO_PARTS_FOR_MS)
             groups: dict[tuple[str, str, int], list[Any]] = {}
