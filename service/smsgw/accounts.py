@@ -137,6 +137,8 @@ SETTINGS: Mapping[str, tuple[Callable[[str], Any], str]] = {
     "duplicate_window": (_int(0, 30 * 86400), "seconds a client reference stays unique (0: no check)"),
     "default_validity": (_int(60, 365 * 86400), "seconds a message lives when it names no validity"),
     "test_mode": (_bool, "accept and report messages without sending them"),
+    "send_rate": (_int(0, 100_000), "SMS parts per second sent to the network for this account, per delivery "
+                                    "worker (0: no limit)"),
     "single_shot_billing": (_bool, "premium messages are billed once, never retried for billing"),
     "report_format": (_choice(REPORT_FORMATS), "how reports reach the account: " + ", ".join(REPORT_FORMATS)),
     "dlr_url": (_url, "where delivery reports are pushed"),

@@ -249,6 +249,28 @@ def _due(store: Store, message_id: int) -> int:
         return int(conn.execute(select(messages.c.due_at).where(messages.c.id == message_id)).scalar() or 0)
 
 
+def test_an_account_send_rate_spreads_its_messages_over_time(store: Store, gateway: Gateway,
+                                                            accounts: Accounts) -> None:
+    clock = [T0]
+    gateway.clock = lambda: clock[0]
+    slow = accounts.create("slow", "pw", default_country="NO", send_rate=2)
+    ids = submit(gateway, slow, *(f"m{i}" for i in range(5)))
+    connector = Scripted("smsc")
+    worker = worker_with(store, gateway, connector, clock=lambda: clock[0])
+    run(worker, lambda: len(connector.parts) == 2 and all(_unclaimed(store, i) for i in ids))
+    started = time.monotonic()
+    run(worker, lambda: time.monotonic() - started > 0.3)  # more rounds at the same instant send nothing more
+    assert len(connector.parts) == 2
+    assert sorted(statuses(store, ids)) == ["accepted"] * 3 + ["submitted"] * 2
+    with store.read() as conn:
+        attempts = conn.execute(select(messages.c.attempts).where(messages.c.status == "accepted")).scalars().all()
+    assert attempts == [0, 0, 0]  # waiting for the rate spends no attempt
+    clock[0] += 1000
+    run(worker, lambda: len(connector.parts) == 4 and all(_unclaimed(store, i) for i in ids))
+    clock[0] += 1000
+    run(worker, all_in(store, ids, Status.SUBMITTED))
+
+
 def test_test_mode_accounts_never_reach_a_real_smsc(store: Store, gateway: Gateway, accounts: Accounts) -> None:
     tester = accounts.create("tester", "pw", default_country="NO", test_mode=True)
     message = submit(gateway, tester, "just testing")[0]

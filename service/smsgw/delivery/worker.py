@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -88,6 +89,7 @@ class Worker:
         self._lease_checked = 0.0
         self._state_saved = 0.0
         self._inbox = True  # receipts may wait from an earlier run: look once at start
+        self._rates: dict[int, _Rate] = {}  # account id -> its send rate's bucket
         self._twins: dict[str, bool] = {}  # connector -> its receipts spell ids in the other base
         self._receipts_waiting: list[tuple[list[Receipt], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -212,6 +214,11 @@ class Worker:
                                                           error_code=f"{connector.name} not bound",
                                                           attempts_back=True)
                 continue
+            wait = self._rate_wait(account, message, skips.get(message.id, frozenset()), now)
+            if wait:  # over the account's send rate: later, and no attempt spent
+                changes[message.id] = queue.MessageChange(message.id, Status(message.status), due_at=now + wait,
+                                                          attempts_back=True)
+                continue
             try:
                 parts = wire.parts_of(message, connector.wire, now, skips.get(message.id, frozenset()))
             except ValueError as error:
@@ -236,6 +243,15 @@ class Worker:
             results.append((message, parts, outcomes[i : i + len(parts)]))
             i += len(parts)
         return results
+
+    def _rate_wait(self, account: Account | None, message: Outgoing, sent: AbstractSet[int], now: int) -> int:
+        """0 when the account's send rate lets this message's parts go now, else the ms until it will."""
+        if account is None or not account.send_rate:
+            return 0
+        rate = self._rates.get(account.id)
+        if rate is None or rate.per_s != account.send_rate:
+            rate = self._rates[account.id] = _Rate(account.send_rate, now)
+        return rate.take(message.parts - len(sent), now)
 
     def _hold(self, message: Outgoing, now: int) -> queue.MessageChange | None:
         """Expired, or outside its send window: not sent now (the attempt gives its count back)."""
@@ -464,3 +480,23 @@ class Worker:
             self._apply_inbox()
 
 
+class _Rate:
+    """A token bucket of SMS parts per second; a second's worth may go at once."""
+
+    __slots__ = ("at", "per_s", "tokens")
+
+    def __init__(self, per_s: int, now: int) -> None:
+        self.per_s = per_s
+        self.tokens = float(per_s)
+        self.at = now
+
+    def take(self, parts: int, now: int) -> int:
+        """Take `parts` tokens and return 0, or return the ms until there are enough (a message longer than a
+        second's worth goes once the bucket is full)."""
+        self.tokens = min(float(self.per_s), self.tokens + max(0, now - self.at) * self.per_s / 1000)
+        self.at = now
+        need = min(parts, self.per_s)
+        if self.tokens >= need:
+            self.tokens -= parts
+            return 0
+        return max(1, math.ceil((need - self.tokens) * 1000 / self.per_s))

@@ -209,6 +209,7 @@ class Account:
     duplicate_window: int = 3600  # seconds a client reference stays unique (Puzzel's check); 0 switches it off
     default_validity: int = 7 * 24 * 3600  # seconds, when a message names none
     test_mode: bool = False  # accepted and reported, never sent to an SMSC
+    send_rate: int = 0  # SMS parts per second the delivery worker sends for this account (0: no limit)
     single_shot_billing: bool = False
     report_format: str = "pull"
     dlr_url: str | None = None

@@ -73,6 +73,7 @@ def account_from_row(row: Row[Any] | Mapping[str, Any]) -> Account:
         duplicate_window=m["duplicate_window"],
         default_validity=m["default_validity"],
         test_mode=bool(m["test_mode"]),
+        send_rate=m["send_rate"],
         single_shot_billing=bool(m["single_shot_billing"]),
         report_format=m["report_format"],
         dlr_url=m["dlr_url"],

@@ -51,6 +51,7 @@ accounts = Table(
     Column("duplicate_window", Integer, nullable=False),
     Column("default_validity", Integer, nullable=False),
     Column("test_mode", Boolean, nullable=False),
+    Column("send_rate", Integer, nullable=False, server_default="0"),
     Column("single_shot_billing", Boolean, nullable=False),
     Column("report_format", String(20), nullable=False),
     Column("dlr_url", Text),

@@ -1,4 +1,4 @@
-"""Delivery: message claims, the worker's priority queue index, MO parts, leases, connector states, counters.
+"""Delivery: message claims, send rates, the queue index, MO parts, receipt inbox, leases, connector states, counters.
 
 Revision ID: 0003
 Revises: 0002
@@ -26,6 +26,8 @@ def upgrade() -> None:
                               postgresql_where=_QUEUED)
     with op.batch_alter_table("inbound", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reply_to", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("send_rate", sa.Integer(), server_default="0", nullable=False))
     op.create_table(
         "pending_receipts",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -86,6 +88,8 @@ def downgrade() -> None:
     op.drop_table("pending_receipts")
     with op.batch_alter_table("inbound", schema=None) as batch_op:
         batch_op.drop_column("reply_to")
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_column("send_rate")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_queue", sqlite_where=_QUEUED, postgresql_where=_QUEUED)
         batch_op.create_index("ix_messages_due", ["due_at"], unique=False, sqlite_where=_QUEUED,
