@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from datetime import time as dtime
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 
 from smsgw.accounts import Accounts
@@ -269,6 +270,27 @@ def test_an_account_send_rate_spreads_its_messages_over_time(store: Store, gatew
     run(worker, lambda: len(connector.parts) == 4 and all(_unclaimed(store, i) for i in ids))
     clock[0] += 1000
     run(worker, all_in(store, ids, Status.SUBMITTED))
+
+
+def test_the_worker_outlives_a_database_that_fails_for_a_while(store: Store, gateway: Gateway, account: Account,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    message = submit(gateway, account, "still here")[0]
+    failures = [2]
+    real_claim = queue.claim
+
+    def flaky_claim(*args: Any, **kwargs: Any) -> Any:
+        if failures[0]:
+            failures[0] -= 1
+            raise OperationalError("SELECT …", {}, Exception("server closed the connection unexpectedly"))
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "claim", flaky_claim)
+    monkeypatch.setattr("smsgw.delivery.worker.DB_RETRY_S", 0.05)
+    connector = Scripted("smsc")
+    run(worker_with(store, gateway, connector), all_in(store, [message], Status.SUBMITTED))
+    assert failures == [0] and len(connector.parts) == 1
 
 
 def test_test_mode_accounts_never_reach_a_real_smsc(store: Store, gateway: Gateway, accounts: Accounts) -> None:

@@ -53,6 +53,7 @@ INBOX_PASS = 5000  # receipts applied per transaction
 APPLY_AFTER_S = 0.05
 OTHER_SPELLINGS_AFTER_MS = 30_000  # longer than any submit takes to be recorded
 GATHER_S = 0.02
+DB_RETRY_S = 1.0
 UNBOUND_MS = 5_000  # a message whose connector has no link waits this long, then tries again
 MO_PARTS_FOR_MS = 3_600_000  # a concatenated MO still missing parts after an hour is delivered as it is
 _SEVERITY = (Outcome.PERMANENT, Outcome.BILLING, Outcome.TEMPORARY, Outcome.THROTTLED)
@@ -109,8 +110,15 @@ class Worker:
         in_flight: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
-                await self._housekeeping()
-                chunk = await self._db(self._claim) if self._leased else []
+                try:
+                    await self._housekeeping()
+                    chunk = await self._db(self._claim) if self._leased else []
+                except Exception as error:
+                    log.error("worker %s: the database failed (%s); trying again in %g s", self.name,
+                              str(error).splitlines()[0][:200], DB_RETRY_S)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), DB_RETRY_S)
+                    continue
                 if chunk:
                     task = asyncio.create_task(self._send(chunk))
                     in_flight.add(task)
@@ -343,9 +351,14 @@ class Worker:
                 self._applier = asyncio.create_task(self._apply_soon())
 
     async def _apply_soon(self) -> None:
-        """Apply the inbox shortly: receipts gather for a moment, so a pass applies many."""
+        """Apply the inbox shortly: receipts gather for a moment, so a pass applies many. If the database fails,
+        the receipts stay in the inbox for the pass after the next record."""
         await asyncio.sleep(APPLY_AFTER_S)
-        await self._db(self._apply_inbox)
+        try:
+            await self._db(self._apply_inbox)
+        except Exception as error:
+            log.error("worker %s: applying receipts failed (%s); they wait in the inbox", self.name,
+                      str(error).splitlines()[0][:200])
 
     def _take_receipts(self, receipts: list[Receipt]) -> None:
         now = self.clock()
