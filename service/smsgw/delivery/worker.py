@@ -48,7 +48,7 @@ LEASE = "worker"
 LEASE_MS = 15_000
 STATE_EVERY_S = 5.0
 ACCOUNTS_FOR_S = 5.0
-PARKED_FOR_MS = 24 * 3_600_000  # a receipt that matches nothing for a day never will
+UNMATCHED_FOR_MS = 24 * 3_600_000  # a receipt that matches nothing for a day never will
 INBOX_PASS = 5000  # receipts applied per transaction
 APPLY_AFTER_S = 0.05
 OTHER_SPELLINGS_AFTER_MS = 30_000  # longer than any submit takes to be recorded
@@ -63,6 +63,12 @@ _OUTCOME_COUNTER = {Status.SUBMITTED: "submitted", Status.REJECTED: "rejected", 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if the worker is told to stop."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def worker_name() -> str:
@@ -116,8 +122,7 @@ class Worker:
                 except Exception as error:
                     log.error("worker %s: the database failed (%s); trying again in %g s", self.name,
                               str(error).splitlines()[0][:200], DB_RETRY_S)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), DB_RETRY_S)
+                    await _pause(stop, DB_RETRY_S)
                     continue
                 if chunk:
                     task = asyncio.create_task(self._send(chunk))
@@ -126,14 +131,12 @@ class Worker:
                     if len(in_flight) >= 2:
                         await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     elif len(chunk) < self.chunk:  # the queue is thin: let a few more arrive than claim each one
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), GATHER_S)
+                        await _pause(stop, GATHER_S)
                     continue
                 if in_flight:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.idle_s)
+                await _pause(stop, self.idle_s)
             if in_flight:
                 await asyncio.wait(in_flight)
         finally:
@@ -478,7 +481,7 @@ class Worker:
         """Drop receipts that never matched; deliver concatenated MOs whose missing parts never came."""
         now = self.clock()
         with self._writer.transaction() as conn:
-            dropped = queue.drop_stale_inbox(conn, now - PARKED_FOR_MS)
+            dropped = queue.drop_stale_inbox(conn, now - UNMATCHED_FOR_MS)
             stale = queue.stale_mo_parts(conn, now - MO_PARTS_FOR_MS)
             groups: dict[tuple[str, str, int], list[Any]] = {}
             for row in stale:
