@@ -18,7 +18,7 @@ from smsgw.delivery.connectors.base import ConnectorState, Inbound, Outcome, Par
 from smsgw.delivery.connectors.simulator import SimulatorConnector
 from smsgw.delivery.routes import Route, Router
 from smsgw.delivery.wire import WireOptions
-from smsgw.delivery.worker import OTHER_SPELLINGS_AFTER_MS, Worker
+from smsgw.delivery.worker import OTHER_SPELLINGS_AFTER_MS, RECEIPT_GRACE_MS, Worker
 from smsgw.domain.model import Account, MessageSpec, ReportMask, Status, SubmitRequest
 from smsgw.domain.validity import SendWindow
 from smsgw.gateway import Gateway
@@ -291,6 +291,25 @@ def test_the_worker_outlives_a_database_that_fails_for_a_while(store: Store, gat
     connector = Scripted("smsc")
     run(worker_with(store, gateway, connector), all_in(store, [message], Status.SUBMITTED))
     assert failures == [0] and len(connector.parts) == 1
+
+
+def test_a_receipt_that_never_comes_ends_the_message_expired_after_a_grace(
+        store: Store, gateway: Gateway, account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("smsgw.delivery.worker.UNREPORTED_EVERY_S", 0.0)
+    clock = [T0]
+    gateway.clock = lambda: clock[0]
+    asked = submit(gateway, account, "report please", validity=timedelta(hours=1))[0]
+    silent = submit(gateway, account, "no report", validity=timedelta(hours=1), reports=ReportMask.NONE)[0]
+    worker = worker_with(store, gateway, Scripted("smsc"), clock=lambda: clock[0])
+    run(worker, all_in(store, [asked, silent], Status.SUBMITTED))
+    clock[0] += 3_600_000 + RECEIPT_GRACE_MS - 1
+    started = time.monotonic()
+    run(worker, lambda: time.monotonic() - started > 0.3)
+    assert statuses(store, [asked, silent]) == ["submitted", "submitted"]
+    clock[0] += 2
+    run(worker, all_in(store, [asked], Status.EXPIRED))
+    assert statuses(store, [silent]) == ["submitted"]  # asked for nothing: its end is what the SMSC said
+    assert dr_statuses(store, asked) == ["expired"]
 
 
 def test_test_mode_accounts_never_reach_a_real_smsc(store: Store, gateway: Gateway, accounts: Accounts) -> None:

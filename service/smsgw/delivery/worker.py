@@ -55,6 +55,8 @@ OTHER_SPELLINGS_AFTER_MS = 30_000  # longer than any submit takes to be recorded
 GATHER_S = 0.02
 DB_RETRY_S = 1.0
 UNBOUND_MS = 5_000  # a message whose connector has no link waits this long, then tries again
+RECEIPT_GRACE_MS = 3_600_000  # a receipt asked for and not come an hour after validity never will
+UNREPORTED_EVERY_S = 600.0
 MO_PARTS_FOR_MS = 3_600_000  # a concatenated MO still missing parts after an hour is delivered as it is
 _SEVERITY = (Outcome.PERMANENT, Outcome.BILLING, Outcome.TEMPORARY, Outcome.THROTTLED)
 _OUTCOME_COUNTER = {Status.SUBMITTED: "submitted", Status.REJECTED: "rejected", Status.FAILED: "failed",
@@ -95,6 +97,7 @@ class Worker:
         self._leased = not store.is_sqlite
         self._lease_checked = 0.0
         self._state_saved = 0.0
+        self._unreported_checked = 0.0
         self._inbox = True  # receipts may wait from an earlier run: look once at start
         self._rates: dict[int, _Rate] = {}  # account id -> its send rate's bucket
         self._twins: dict[str, bool] = {}  # connector -> its receipts spell ids in the other base
@@ -166,6 +169,9 @@ class Worker:
             await self._db(self._save_state)
             if self._leased:
                 await self._db(self._sweep)
+        if self._leased and now - self._unreported_checked >= UNREPORTED_EVERY_S:
+            self._unreported_checked = now
+            await self._db(self._end_unreported)
 
     def _take_lease(self) -> bool:
         with self._writer.transaction() as conn:
@@ -476,6 +482,23 @@ class Worker:
             smsc_id: str | None) -> None:
         enc, text, payload = decode_mo(data_coding, b"".join(payloads))
         self.gateway.ingest_mo_in(conn, source, destination, text=text, payload=payload, enc=enc, smsc_id=smsc_id)
+
+    def _end_unreported(self) -> None:
+        """Messages that asked for a receipt and got none an hour after their validity ran out: the SMSC has stopped
+        trying (it got the same validity), so they end `expired` with their report rather than wait for ever."""
+        now = self.clock()
+        with self._writer.transaction() as conn:
+            ended = queue.unreported(conn, now - RECEIPT_GRACE_MS, INBOX_PASS)
+            accounts = self._accounts_in(conn, {account_id for _, account_id, _ in ended})
+            queue.update_statuses(conn, now, [(i, Status.EXPIRED, "no receipt") for i, _, _ in ended])
+            repo.record_history(conn, [(i, status, Status.EXPIRED, "no receipt") for i, _, status in ended], now)
+            repo.queue_reports(conn, [repo.report_row(accounts[a], ReportKind.DR, now, message_id=i,
+                                                      status=Status.EXPIRED.value, error_code="no receipt")
+                                      for i, a, _ in ended if a in accounts])
+        if ended:
+            log.warning("worker %s: %d messages got no receipt within an hour after their validity; ended expired",
+                        self.name, len(ended))
+            self.counts["expired"] += len(ended)
 
     def _sweep(self) -> None:
         """Drop receipts that never matched; deliver concatenated MOs whose missing parts never came."""

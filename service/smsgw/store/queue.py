@@ -167,6 +167,18 @@ def receipt_targets(conn: Connection, message_ids: Sequence[int]) -> dict[int, R
     return found
 
 
+_SENT = text("status IN ('submitted', 'buffered')")
+
+
+def unreported(conn: Connection, expired_before_ms: int, limit: int) -> list[tuple[int, int, Status]]:
+    """(id, account id, status) of messages sent, asking for a receipt, still without a final one, whose validity
+    ended before then. A scan of the sent messages: run it rarely."""
+    rows = conn.execute(select(messages.c.id, messages.c.account_id, messages.c.status)
+                        .where(_SENT, messages.c.reports.op("&")(1) == 1, messages.c.expires_at < expired_before_ms)
+                        .limit(limit))
+    return [(i, account_id, Status(status)) for i, account_id, status in rows]
+
+
 def update_statuses(conn: Connection, now_ms: int, changes: Sequence[tuple[int, Status, str | None]]) -> None:
     """(message id, new status, error code) for messages no worker holds (receipts move them along)."""
     executemany(conn, "UPDATE messages SET status = ?, error_code = ?, updated_at = ? WHERE id = ?",
