@@ -6,7 +6,8 @@
 # Installs Kannel (`kannel`, `kannel-extras`) and `wrk` from Debian when they are missing. Runs Kannel 1.4.5 as
 # field-survey §9 measured it (bearerbox with `store-type = file`, the fake SMSC `fakesmsc` as receive-only SMSC,
 # smsbox with a sendsms-user; start order bearerbox -> fakesmsc -> smsbox), then `smsgw serve` (granian, its default
-# 2 workers) on a fresh SQLite database with SMSGW_SMSC=simulator, once per endpoint. Every system gets the same load:
+# 2 workers, and the delivery worker it starts) on a fresh SQLite database with SMSGW_SMSC=simulator, once per
+# endpoint. Every system gets the same load:
 # wrk, 2 threads, 16 keep-alive connections, a 1 s warm-up and then N s measured, each request to a different
 # destination number (a wrk Lua script counts up per thread), text "hello world", originator 58870.
 # Afterwards it checks that every accepted message (2xx answer) is in the store: for smsgw, rows in `messages`; for
@@ -300,9 +301,10 @@ echo
 "${HELPER[@]}" table "$RESULTS"
 echo
 echo "  Kannel 1.4.5: bearerbox store-type=file, fake SMSC (fakesmsc, receive only); smsbox sendsms. The check counts"
-echo "    what fakesmsc received. smsgw: granian 2 workers, SQLite (WAL), SMSGW_SMSC=simulator: the delivery engine"
-echo "    does not exist yet, so nothing is delivered; accepted messages stay 'accepted'. The check counts rows in"
-echo "    messages. Stored may exceed accepted by requests in flight when wrk stopped (at most 2 x connections)."
+echo "    what fakesmsc received. smsgw: granian 2 workers and serve's delivery worker, SQLite (WAL),"
+echo "    SMSGW_SMSC=simulator: messages are delivered to the simulator while the load runs, as Kannel delivers to"
+echo "    fakesmsc. The check counts rows in messages. Stored may exceed accepted by requests in flight when wrk"
+echo "    stopped (at most 2 x connections)."
 echo "  load average (1/5/15 min): start $LOAD_START, end $LOAD_END; CPU used by other processes in the 2 s before"
 echo "    the start: ${BUSY_START}% of one CPU"
 if ((BUSY_START > 25)); then
