@@ -398,7 +398,7 @@ class Worker:
         match the id's hex or decimal twin. Never both at once for a fresh receipt: with numeric ids, the twin of
         one message's id is another message's id, and a receipt that overtook its own record would land on it."""
         keys = {i: self._spellings(r, i in other_spellings) for i, r in enumerate(receipts)}
-        found = queue.segments_by_smsc_id(conn, (k for ks in keys.values() for k in ks))
+        found, targets = queue.receipt_matches(conn, (k for ks in keys.values() for k in ks))
         matched: list[tuple[Receipt, queue.SegmentRow]] = []
         unmatched: set[int] = set()
         for i, candidates in keys.items():
@@ -412,7 +412,6 @@ class Worker:
         self.counts["receipts"] += len(matched)
         if not matched:
             return unmatched
-        targets = queue.receipt_targets(conn, [segment.message_id for _, segment in matched])
         accounts = self._accounts_in(conn, {t.account_id for t in targets.values()})
         touched: dict[tuple[int, int], tuple[Status, str | None]] = {}
         moved: dict[int, tuple[Status, str | None]] = {}

@@ -119,29 +119,6 @@ class SegmentRow:
     status: Status
 
 
-def segments_by_smsc_id(conn: Connection, ids: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SegmentRow]:
-    """Segments by (connector, normalised SMSC id)."""
-    wanted = set(ids)
-    found: dict[tuple[str, str], SegmentRow] = {}
-    for chunk in _chunks(sorted({smsc_id for _, smsc_id in wanted})):
-        rows = conn.execute(
-            select(segments.c.message_id, segments.c.seq, segments.c.smsc_id, segments.c.connector,
-                   segments.c.status)
-            .where(segments.c.smsc_id.in_(chunk))
-        )
-        for r in rows:
-            if (r.connector, r.smsc_id) in wanted:
-                found[r.connector, r.smsc_id] = SegmentRow(r.message_id, r.seq, r.smsc_id, r.connector,
-                                                           Status(r.status))
-    return found
-
-
-def update_segments(conn: Connection, now_ms: int, changes: Sequence[tuple[int, int, Status, str | None]]) -> None:
-    """(message id, seq, new status, error) per segment."""
-    executemany(conn, "UPDATE segments SET status = ?, error_code = ?, updated_at = ? WHERE message_id = ? AND seq = ?",
-                [(s.value, e, now_ms, m, q) for m, q, s, e in changes])
-
-
 @dataclass(slots=True)
 class ReceiptTarget:
     """A message a receipt touched: what aggregation needs."""
@@ -154,17 +131,40 @@ class ReceiptTarget:
     segments: dict[int, Status]
 
 
-def receipt_targets(conn: Connection, message_ids: Sequence[int]) -> dict[int, ReceiptTarget]:
-    found: dict[int, ReceiptTarget] = {}
-    for chunk in _chunks(sorted(set(message_ids))):
-        for r in conn.execute(select(messages.c.id, messages.c.account_id, messages.c.status, messages.c.parts,
-                                     messages.c.reports).where(messages.c.id.in_(chunk))):
-            found[r.id] = ReceiptTarget(r.id, r.account_id, Status(r.status), r.parts, r.reports, {})
+def receipt_matches(conn: Connection, ids: Iterable[tuple[str, str]]
+                    ) -> tuple[dict[tuple[str, str], SegmentRow], dict[int, ReceiptTarget]]:
+    """Segments by (connector, normalised SMSC id), and their messages with every part's status (what aggregation
+    needs): one query with the messages joined, and one more only for messages of several parts."""
+    wanted = set(ids)
+    found: dict[tuple[str, str], SegmentRow] = {}
+    targets: dict[int, ReceiptTarget] = {}
+    for chunk in _chunks(sorted({smsc_id for _, smsc_id in wanted})):
+        rows = conn.execute(
+            select(segments.c.message_id, segments.c.seq, segments.c.smsc_id, segments.c.connector,
+                   segments.c.status, messages.c.account_id, messages.c.status.label("message_status"),
+                   messages.c.parts, messages.c.reports)
+            .join(messages, messages.c.id == segments.c.message_id)
+            .where(segments.c.smsc_id.in_(chunk))
+        )
+        for r in rows:
+            if (r.connector, r.smsc_id) not in wanted:
+                continue
+            found[r.connector, r.smsc_id] = SegmentRow(r.message_id, r.seq, r.smsc_id, r.connector, Status(r.status))
+            target = targets.setdefault(r.message_id, ReceiptTarget(
+                r.message_id, r.account_id, Status(r.message_status), r.parts, r.reports, {}))
+            target.segments[r.seq] = Status(r.status)
+    several = [t.id for t in targets.values() if t.parts > 1]
+    for chunk in _chunks(several):
         for message_id, seq, status in conn.execute(select(segments.c.message_id, segments.c.seq, segments.c.status)
                                                      .where(segments.c.message_id.in_(chunk))):
-            if message_id in found:
-                found[message_id].segments[seq] = Status(status)
-    return found
+            targets[message_id].segments[seq] = Status(status)
+    return found, targets
+
+
+def update_segments(conn: Connection, now_ms: int, changes: Sequence[tuple[int, int, Status, str | None]]) -> None:
+    """(message id, seq, new status, error) per segment."""
+    executemany(conn, "UPDATE segments SET status = ?, error_code = ?, updated_at = ? WHERE message_id = ? AND seq = ?",
+                [(s.value, e, now_ms, m, q) for m, q, s, e in changes])
 
 
 _SENT = text("status IN ('submitted', 'buffered')")
