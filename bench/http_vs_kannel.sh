@@ -39,8 +39,8 @@ VENV_BIN="$ROOT/.venv/bin"
 HELPER=("$VENV_BIN/python" "$ROOT/bench/http_vs_kannel.py")
 FAKESMSC=/usr/lib/kannel/test/fakesmsc
 LIMIT=$((SECONDS_PER_RUN * 3 + 120))   # the most any daemon may live; wrk gets its own, tighter bound
-
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=bench/processes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/processes.sh"   # log, start, stop, until_ok, answers
 
 # --- what it needs ------------------------------------------------------------------------------------------------
 if ! command -v wrk >/dev/null || ! command -v bearerbox >/dev/null || ! command -v smsbox >/dev/null \
@@ -60,40 +60,6 @@ fi
 
 # --- processes and clean-up ---------------------------------------------------------------------------------------
 WORK="$(mktemp -d /tmp/http_vs_kannel.XXXXXX)"
-GROUPS_STARTED=()
-
-# start LOGFILE CMD...: runs CMD under `timeout`, which makes its own process group; sets STARTED to its id.
-start() {
-    local logfile="$1"; shift
-    timeout -k 5 "$LIMIT" "$@" >"$logfile" 2>&1 </dev/null &
-    STARTED=$!
-    GROUPS_STARTED+=("$STARTED")
-}
-
-# stop PGID [SIGNAL]: SIGNAL (default TERM) to the program `timeout` runs, and only to it (its own children, granian's
-# workers, hear it from their master), then 15 s for the whole group to leave before SIGKILL. Signalling the group
-# instead gives each granian worker SIGTERM three times (ours, timeout's forward to its group, granian's master), and
-# then about 4 stops in 10 right after a load hang until killed (granian 2.8.7: the worker's main thread stays in
-# nested signal handlers); signalled once, 16 in 16 stopped in under 0.6 s.
-stop() {
-    local pgid="$1" sig="${2:-TERM}" i child
-    child="$(cat "/proc/$pgid/task/$pgid/children" 2>/dev/null || true)"
-    if [[ -n "${child// /}" ]]; then
-        # shellcheck disable=SC2086  # one pid, or several separated by spaces
-        kill -"$sig" $child 2>/dev/null || true
-    else
-        kill -"$sig" -- "-$pgid" 2>/dev/null || kill -"$sig" "$pgid" 2>/dev/null || true
-    fi
-    for ((i = 0; i < 150; i++)); do
-        kill -0 -- "-$pgid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL -- "-$pgid" 2>/dev/null || true
-    wait "$pgid" 2>/dev/null || true
-    local kept=() g
-    for g in "${GROUPS_STARTED[@]}"; do [[ "$g" == "$pgid" ]] || kept+=("$g"); done
-    GROUPS_STARTED=("${kept[@]+"${kept[@]}"}")
-}
 
 cleanup() {
     local status=$? g
@@ -107,18 +73,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# until SECONDS CMD...: retry CMD every 0.2 s until it succeeds; fail after SECONDS.
-until_ok() {
-    local deadline=$((SECONDS + $1)); shift
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.2
-    done
-}
-
-http_status() { "${HELPER[@]}" get "$1" | cut -c1-3; }
-answers() { [[ "$(http_status "$1")" != 000 ]]; }
-answers_200() { [[ "$(http_status "$1")" == 200 ]]; }
 fake_online() { "${HELPER[@]}" fetch "$1" | grep -q 'FAKE.*(online'; }
 
 # --- the load: wrk with a Lua script that puts a new destination into every request ---------------------------------

@@ -73,8 +73,8 @@ PEER=("$VENV_BIN/python" "$ROOT/bench/smpp_peer.py")
 FEED_LIMIT=$((MESSAGES / 50 + 120))            # s the feed may take (below 50 msg/s it fails)
 DRAIN_LIMIT=$((MESSAGES / 100 + 120))          # s after the feed for the drain, however it moves
 LIMIT=$((FEED_LIMIT + DRAIN_LIMIT + FINAL_WAIT + 120))   # the most any daemon may live
-
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=bench/processes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/processes.sh"   # log, start, stop, until_ok, answers
 
 # --- what it needs ------------------------------------------------------------------------------------------------
 PATH="$PATH:/usr/sbin:/sbin"   # bearerbox and smsbox live in /usr/sbin
@@ -96,37 +96,6 @@ fi
 
 # --- processes and clean-up ---------------------------------------------------------------------------------------
 WORK="$(mktemp -d /tmp/smpp_vs_kannel.XXXXXX)"
-GROUPS_STARTED=()
-
-# start LOGFILE CMD...: runs CMD under `timeout`, which makes its own process group; sets STARTED to its id.
-start() {
-    local logfile="$1"; shift
-    timeout -k 5 "$LIMIT" "$@" >"$logfile" 2>&1 </dev/null &
-    STARTED=$!
-    GROUPS_STARTED+=("$STARTED")
-}
-
-# stop PGID [SIGNAL]: SIGNAL (default TERM) to the program `timeout` runs, and only to it (granian's workers hear it
-# from their master; see bench/http_vs_kannel.sh), then 15 s for the whole group to leave before SIGKILL.
-stop() {
-    local pgid="$1" sig="${2:-TERM}" i child
-    child="$(cat "/proc/$pgid/task/$pgid/children" 2>/dev/null || true)"
-    if [[ -n "${child// /}" ]]; then
-        # shellcheck disable=SC2086  # one pid, or several separated by spaces
-        kill -"$sig" $child 2>/dev/null || true
-    else
-        kill -"$sig" -- "-$pgid" 2>/dev/null || kill -"$sig" "$pgid" 2>/dev/null || true
-    fi
-    for ((i = 0; i < 150; i++)); do
-        kill -0 -- "-$pgid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL -- "-$pgid" 2>/dev/null || true
-    wait "$pgid" 2>/dev/null || true
-    local kept=() g
-    for g in "${GROUPS_STARTED[@]}"; do [[ "$g" == "$pgid" ]] || kept+=("$g"); done
-    GROUPS_STARTED=("${kept[@]+"${kept[@]}"}")
-}
 
 cleanup() {
     local status=$? g
@@ -139,18 +108,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# until SECONDS CMD...: retry CMD every 0.2 s until it succeeds; fail after SECONDS.
-until_ok() {
-    local deadline=$((SECONDS + $1)); shift
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.2
-    done
-}
-
-http_status() { "${HELPER[@]}" get "$1" | cut -c1-3; }
-answers() { [[ "$(http_status "$1")" != 000 ]]; }
-answers_200() { [[ "$(http_status "$1")" == 200 ]]; }
 smpp_online() { "${HELPER[@]}" fetch "$1" >"$WORK/online.txt" && [[ "$("${HELPER[@]}" kannel-status "$WORK/online.txt" \
     | cut -d' ' -f5)" == 1 ]]; }
 

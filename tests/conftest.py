@@ -6,6 +6,7 @@ fails instead when CI=true: CI must run everything.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
@@ -66,31 +67,33 @@ def drop_pg_database(name: str) -> None:
     admin.dispose()
 
 
+@contextlib.contextmanager
+def _pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards (skipped, or failed under CI, without one)."""
+    problem = pg_problem()
+    require(problem is None, problem or "")
+    url, name = fresh_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each kind (the test runs once per kind)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'smsgw.db'}"
         return
-    problem = pg_problem()
-    require(problem is None, problem or "")
-    url, name = fresh_pg_database()
-    try:
+    with _pg_database() as url:
         yield url
-    finally:
-        drop_pg_database(name)
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """An empty PostgreSQL database, for tests that need PostgreSQL itself (SKIP LOCKED across processes)."""
-    problem = pg_problem()
-    require(problem is None, problem or "")
-    url, name = fresh_pg_database()
-    try:
+    with _pg_database() as url:
         yield url
-    finally:
-        drop_pg_database(name)
 
 
 @pytest.fixture

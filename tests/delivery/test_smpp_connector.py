@@ -69,6 +69,14 @@ def connector(port: int, scheme: str = "smpp", **options: Any) -> SmppConnector:
     return SmppConnector.from_url("smsc1", f"{scheme}://esme:secret@127.0.0.1:{port}?{query}")
 
 
+async def bound(smsc: Smsc, sink: Sink) -> SmppConnector:
+    """A connector bound to `smsc`, handing what it receives to `sink`."""
+    c = connector(smsc.port)
+    await c.start(sink)
+    await until(lambda: c.state().bound and smsc.sessions)
+    return c
+
+
 class Sink:
     """The inbound side, as the worker would be: records what it stored, optionally slowly or failing."""
 
@@ -511,9 +519,7 @@ def test_a_receipt_is_stored_before_the_smsc_gets_its_answer() -> None:
     async def test() -> None:
         async with Smsc() as smsc:
             sink = Sink(delay=0.3)
-            c = connector(smsc.port)
-            await c.start(sink)
-            await until(lambda: c.state().bound and smsc.sessions)
+            c = await bound(smsc, sink)
             text = b"id:0000123 sub:001 dlvrd:001 submit date:2501011200 done date:2501011201 stat:DELIVRD err:000"
             started = time.monotonic()
             answer = await smsc.sessions[0].deliver_sm("4790", text, source_addr="4790000001", esm_class=0x04)
@@ -538,9 +544,7 @@ def test_an_mo_reaches_mo_parts() -> None:
     async def test() -> None:
         async with Smsc() as smsc:
             sink = Sink()
-            c = connector(smsc.port)
-            await c.start(sink)
-            await until(lambda: c.state().bound and smsc.sessions)
+            c = await bound(smsc, sink)
             session = smsc.sessions[0]
             assert (await session.deliver_sm("2222", b"hello", source_addr="4790000001")).command_status == 0
             segment = b"\x05\x00\x03\x2a\x02\x01" + b"first half"
@@ -558,9 +562,7 @@ def test_deliver_sms_arriving_together_are_stored_together_without_waiting_for_e
     async def test() -> None:
         async with Smsc() as smsc:
             sink = Sink(delay=0.3)
-            c = connector(smsc.port)
-            await c.start(sink)
-            await until(lambda: c.state().bound and smsc.sessions)
+            c = await bound(smsc, sink)
             started = time.monotonic()
             answers = await asyncio.gather(*(
                 smsc.sessions[0].deliver_sm("2222", b"mo %d" % n, source_addr="4790000001") for n in range(30)))
@@ -576,9 +578,7 @@ def test_deliver_sms_arriving_together_are_stored_together_without_waiting_for_e
 def test_a_sink_that_fails_makes_the_smsc_deliver_again() -> None:
     async def test() -> None:
         async with Smsc() as smsc:
-            c = connector(smsc.port)
-            await c.start(Sink(fail=True))
-            await until(lambda: c.state().bound and smsc.sessions)
+            c = await bound(smsc, Sink(fail=True))
             answer = await smsc.sessions[0].deliver_sm("2222", b"id:1 stat:DELIVRD", esm_class=0x04)
             assert answer.command_status == pdu.ESME_RX_T_APPN
             answer = await smsc.sessions[0].deliver_sm("2222", b"an mo")
@@ -593,9 +593,7 @@ def test_an_unreadable_receipt_is_acknowledged_so_it_does_not_come_back_forever(
     async def test() -> None:
         async with Smsc() as smsc:
             sink = Sink()
-            c = connector(smsc.port)
-            await c.start(sink)
-            await until(lambda: c.state().bound and smsc.sessions)
+            c = await bound(smsc, sink)
             answer = await smsc.sessions[0].deliver_sm("2222", b"this is no receipt", esm_class=0x04)
             assert answer.command_status == pdu.ESME_ROK
             assert sink.calls == 0
@@ -663,9 +661,7 @@ def test_a_link_that_stops_answering_is_noticed_by_enquire_link_and_replaced() -
 def test_the_smscs_unbind_is_answered_and_the_link_comes_back() -> None:
     async def test() -> None:
         async with Smsc() as smsc:
-            c = connector(smsc.port)
-            await c.start(Sink())
-            await until(lambda: c.state().bound and smsc.sessions)
+            c = await bound(smsc, Sink())
             unbinding = asyncio.ensure_future(smsc.sessions[0].unbind())  # smpp34 never completes it (see report)
             await until(lambda: len(smsc.sessions) == 2)
             await until(lambda: c.state().bound)

@@ -10,9 +10,9 @@ import re
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from smsgw.domain.encoding import Encoding, _information_elements, gsm_decode, gsm_septets
 from smsgw.domain.model import Status
 
+from ..domain.encoding import Encoding, gsm_decode, gsm_septets, information_elements
 from .connectors.base import MoPart, Receipt
 
 # --- Message ids -------------------------------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def mo_part(
     if esm_class & ESM_UDHI and data and data[0] < len(data):
         udh = data[: data[0] + 1]
         try:
-            elements = list(_information_elements(udh))
+            elements = list(information_elements(udh))
         except ValueError:
             pass  # malformed: the bytes stay whole
         else:
@@ -218,7 +218,7 @@ def mo_part(
 
 
 def _udh_concat(value: bytes) -> tuple[int, int, int]:
-    """(reference, total, seq) of a concatenation IE (its length already checked by `_information_elements`)."""
+    """(reference, total, seq) of a concatenation IE (its length already checked by `information_elements`)."""
     return int.from_bytes(value[:-2], "big"), value[-2], value[-1]
 
 

@@ -67,6 +67,12 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _later(message: Outgoing, due_at: int, error: str | None = None) -> queue.MessageChange:
+    """Not sent this time, through no fault of the message: back to the queue, the attempt given back."""
+    return queue.MessageChange(message.id, Status(message.status), due_at=due_at, error_code=error,
+                               attempts_back=True)
+
+
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
     """Wait `seconds`, or less if the worker is told to stop."""
     with contextlib.suppress(TimeoutError):
@@ -227,14 +233,11 @@ class Worker:
                 changes[message.id] = queue.MessageChange(message.id, Status.REJECTED, error_code="no route")
                 continue
             if not bound[connector.name]:  # waiting for a link costs no attempt
-                changes[message.id] = queue.MessageChange(message.id, Status(message.status), due_at=now + UNBOUND_MS,
-                                                          error_code=f"{connector.name} not bound",
-                                                          attempts_back=True)
+                changes[message.id] = _later(message, now + UNBOUND_MS, f"{connector.name} not bound")
                 continue
             wait = self._rate_wait(account, message, skips.get(message.id, frozenset()), now)
             if wait:  # over the account's send rate: later, and no attempt spent
-                changes[message.id] = queue.MessageChange(message.id, Status(message.status), due_at=now + wait,
-                                                          attempts_back=True)
+                changes[message.id] = _later(message, now + wait)
                 continue
             try:
                 parts = wire.parts_of(message, connector.wire, now, skips.get(message.id, frozenset()))

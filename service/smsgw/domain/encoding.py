@@ -350,7 +350,7 @@ def decode_parts(encoding: Encoding, parts: Sequence[bytes]) -> str:
 _CONCAT_IE_LENGTHS = {0x00: 3, 0x08: 4}  # 8-bit and 16-bit reference concatenation
 
 
-def _information_elements(udh: bytes) -> Iterator[tuple[int, bytes]]:
+def information_elements(udh: bytes) -> Iterator[tuple[int, bytes]]:
     """(IEI, data) of each information element; ValueError when the structure is broken."""
     if not udh:
         raise ValueError("udh is empty")
@@ -374,7 +374,7 @@ def _information_elements(udh: bytes) -> Iterator[tuple[int, bytes]]:
 def validate_udh(udh: bytes) -> None:
     """Refuse a caller's UDH unless its length octet and every information element are well formed."""
     try:
-        for _ in _information_elements(udh):
+        for _ in information_elements(udh):
             pass
     except ValueError as e:
         raise MessageError(ErrorCode.INVALID_BINARY, str(e), field="udh") from None
@@ -406,7 +406,7 @@ def binary_parts(payload: bytes, udh: bytes | None, max_parts: int | None) -> in
     if len(udh or b"") + len(payload) <= OCTETS_SINGLE:
         return 1
     room = OCTETS_SINGLE - len(udh or b"")
-    if udh and any(iei in _CONCAT_IE_LENGTHS for iei, _ in _information_elements(udh)):
+    if udh and any(iei in _CONCAT_IE_LENGTHS for iei, _ in information_elements(udh)):
         raise MessageError(
             ErrorCode.INVALID_BINARY,
             f"payload of {len(payload)} octets must be split, but the udh already has a concatenation element;"

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..delivery.connectors.base import Outgoing
 from ..domain.model import Status
-from .repository import _chunks, executemany
+from .repository import chunks, executemany
 from .tables import connector_states, counters, leases, messages, mo_parts, pending_receipts, segments
 
 # The queue index's own predicate, as literal SQL: with bound parameters instead, SQLite cannot tell that a query
@@ -48,7 +48,7 @@ def claim(conn: Connection, worker: str, now_ms: int, limit: int, claim_ms: int)
         taken += conn.execute(query).all()
     if not taken:
         return []
-    for chunk in _chunks([r.id for r in taken]):
+    for chunk in chunks([r.id for r in taken]):
         conn.execute(update(messages).where(messages.c.id.in_(chunk)).values(
             claimed_by=worker, due_at=now_ms + claim_ms, attempts=messages.c.attempts + 1, updated_at=now_ms))
     return [
@@ -69,7 +69,7 @@ def _json_text(value: Any) -> str | None:
 def sent_parts(conn: Connection, message_ids: Sequence[int]) -> dict[int, frozenset[int]]:
     """For messages sent before in parts: the parts an SMSC already took (a retry sends only the rest)."""
     found: dict[int, set[int]] = {}
-    for chunk in _chunks(message_ids):
+    for chunk in chunks(message_ids):
         for message_id, seq in conn.execute(
             select(segments.c.message_id, segments.c.seq).where(segments.c.message_id.in_(chunk))
         ):
@@ -138,7 +138,7 @@ def receipt_matches(conn: Connection, ids: Iterable[tuple[str, str]]
     wanted = set(ids)
     found: dict[tuple[str, str], SegmentRow] = {}
     targets: dict[int, ReceiptTarget] = {}
-    for chunk in _chunks(sorted({smsc_id for _, smsc_id in wanted})):
+    for chunk in chunks(sorted({smsc_id for _, smsc_id in wanted})):
         rows = conn.execute(
             select(segments.c.message_id, segments.c.seq, segments.c.smsc_id, segments.c.connector,
                    segments.c.status, messages.c.account_id, messages.c.status.label("message_status"),
@@ -154,7 +154,7 @@ def receipt_matches(conn: Connection, ids: Iterable[tuple[str, str]]
                 r.message_id, r.account_id, Status(r.message_status), r.parts, r.reports, {}))
             target.segments[r.seq] = Status(r.status)
     several = [t.id for t in targets.values() if t.parts > 1]
-    for chunk in _chunks(several):
+    for chunk in chunks(several):
         for message_id, seq, status in conn.execute(select(segments.c.message_id, segments.c.seq, segments.c.status)
                                                      .where(segments.c.message_id.in_(chunk))):
             targets[message_id].segments[seq] = Status(status)
@@ -196,7 +196,7 @@ def inbox(conn: Connection, limit: int) -> list[Any]:
 
 
 def drop_from_inbox(conn: Connection, ids: Sequence[int]) -> None:
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         conn.execute(delete(pending_receipts).where(pending_receipts.c.id.in_(chunk)))
 
 
@@ -226,7 +226,7 @@ def stale_mo_parts(conn: Connection, before_ms: int) -> list[Any]:
     """Parts of MOs whose other parts never came, received before then; they are removed."""
     rows = conn.execute(select(mo_parts).where(mo_parts.c.received_at < before_ms)
                         .order_by(mo_parts.c.source, mo_parts.c.destination, mo_parts.c.ref, mo_parts.c.seq)).all()
-    for chunk in _chunks([(r.source, r.destination, r.ref, r.total, r.seq) for r in rows]):
+    for chunk in chunks([(r.source, r.destination, r.ref, r.total, r.seq) for r in rows]):
         conn.execute(delete(mo_parts).where(
             tuple_(mo_parts.c.source, mo_parts.c.destination, mo_parts.c.ref, mo_parts.c.total, mo_parts.c.seq)
             .in_(chunk)))

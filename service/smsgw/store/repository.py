@@ -41,7 +41,8 @@ def to_ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    """`values` in pieces small enough for an `IN (...)` list."""
     for i in range(0, len(values), _CHUNK):
         yield values[i : i + _CHUNK]
 
@@ -172,7 +173,7 @@ def route_inbound(conn: Connection, destination: str, keyword: str) -> int | Non
 def live_keys(conn: Connection, account_id: int, scope: str, keys: Sequence[str], now_ms: int) -> dict[str, Any]:
     """Keys still inside their window, with the message id or outcome stored for them (rows by key)."""
     found: dict[str, Any] = {}
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         rows = conn.execute(
             select(idempotency_keys.c.key, idempotency_keys.c.message_id, idempotency_keys.c.outcome).where(
                 idempotency_keys.c.account_id == account_id,
@@ -186,7 +187,7 @@ def live_keys(conn: Connection, account_id: int, scope: str, keys: Sequence[str]
 
 
 def drop_expired_keys(conn: Connection, account_id: int, scope: str, keys: Sequence[str], now_ms: int) -> None:
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         conn.execute(
             delete(idempotency_keys).where(
                 idempotency_keys.c.account_id == account_id,
@@ -297,7 +298,7 @@ def view_from_row(row: Row[Any]) -> MessageView:
 
 def message_views(conn: Connection, ids: Sequence[int]) -> dict[int, MessageView]:
     found: dict[int, MessageView] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         found.update((r.id, view_from_row(r)) for r in conn.execute(select(messages).where(messages.c.id.in_(chunk))))
     return found
 
@@ -351,7 +352,7 @@ def history(conn: Connection, message_id: int) -> list[tuple[Status, Status, dat
 
 def batch_counts(conn: Connection, account_id: int, batch_ref: str) -> dict[Status, int]:
     counts: dict[Status, int] = {}
-    for chunk in _chunks(batch_ids(conn, account_id, batch_ref)):
+    for chunk in chunks(batch_ids(conn, account_id, batch_ref)):
         rows = conn.execute(
             select(messages.c.status, func.count()).where(messages.c.batch_id.in_(chunk)).group_by(messages.c.status)
         )
@@ -380,7 +381,7 @@ def cancel_pending(conn: Connection, account_id: int, batch_ref: str, now_ms: in
     A message a worker holds (claimed, being sent) stays with the worker: what was sent stays sent."""
     pending = [Status.ACCEPTED.value, Status.SCHEDULED.value]
     rows: list[Any] = []
-    for chunk in _chunks(batch_ids(conn, account_id, batch_ref)):
+    for chunk in chunks(batch_ids(conn, account_id, batch_ref)):
         rows += conn.execute(
             select(messages.c.id, messages.c.client_ref, messages.c.reports, messages.c.status)
             .where(messages.c.batch_id.in_(chunk), messages.c.status.in_(pending),
@@ -389,7 +390,7 @@ def cancel_pending(conn: Connection, account_id: int, batch_ref: str, now_ms: in
             .order_by(messages.c.id)
             .with_for_update()
         ).all()
-    for chunk in _chunks([r.id for r in rows]):
+    for chunk in chunks([r.id for r in rows]):
         conn.execute(update(messages).where(messages.c.id.in_(chunk)).values(status=Status.CANCELLED.value,
                                                                            updated_at=now_ms))
     record_history(conn, [(r.id, Status(r.status), Status.CANCELLED, None) for r in rows], now_ms)
@@ -462,7 +463,7 @@ def pull_reports(conn: Connection, account_id: int, limit: int) -> list[ReportIt
     views = message_views(conn, [r.message_id for r in rows if r.message_id is not None])
     mo_ids = [r.inbound_id for r in rows if r.inbound_id is not None]
     mos: dict[int, Inbound] = {}
-    for chunk in _chunks(mo_ids):
+    for chunk in chunks(mo_ids):
         mos.update((r.id, inbound_from_row(r)) for r in conn.execute(select(inbound).where(inbound.c.id.in_(chunk))))
     return [
         ReportItem(
@@ -480,7 +481,7 @@ def pull_reports(conn: Connection, account_id: int, limit: int) -> list[ReportIt
 
 def confirm_reports(conn: Connection, account_id: int, ids: Sequence[int]) -> int:
     done = 0
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         result = conn.execute(
             update(reports)
             .where(reports.c.account_id == account_id, reports.c.id.in_(chunk), reports.c.delivery == "pull",
@@ -510,7 +511,7 @@ def client_certificates_of(conn: Connection, account_id: int) -> dict[str, datet
 
 
 def remove_client_certificates(conn: Connection, account_id: int, fingerprints: Sequence[str]) -> None:
-    for chunk in _chunks(fingerprints):
+    for chunk in chunks(fingerprints):
         conn.execute(delete(client_certificates).where(client_certificates.c.account_id == account_id,
                                                        client_certificates.c.fingerprint.in_(chunk)))
 
