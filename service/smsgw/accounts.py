@@ -89,6 +89,38 @@ def _url(raw: str) -> str | None:
     return raw.strip()
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+INTERMEDIATE_STATES = ("submitted", "buffered")
+
+
+def _header(raw: str) -> str | None:
+    """A fixed callback header, "Name: value" (an API key, a bearer token)."""
+    if not raw.strip():
+        return None
+    name, colon, value = raw.partition(":")
+    if not colon or not _HEADER_NAME.fullmatch(name.strip()) or not value.strip():
+        raise SettingError(f"expected 'Name: value', got {raw!r}")
+    if any(c in value for c in "\r\n\0"):
+        raise SettingError("a header value may not hold line breaks")
+    return f"{name.strip()}: {value.strip()}"
+
+
+def _states(raw: str) -> tuple[str, ...]:
+    states = tuple(_items(raw.lower()))
+    for state in states:
+        if state not in INTERMEDIATE_STATES:
+            raise SettingError(f"expected some of {', '.join(INTERMEDIATE_STATES)}; got {state!r}")
+    return tuple(s for s in INTERMEDIATE_STATES if s in states)
+
+
+def _secret(raw: str) -> str | None:
+    if not raw.strip():
+        return None
+    if len(raw.strip()) < 16:
+        raise SettingError("an HMAC key of at least 16 characters, please")
+    return raw.strip()
+
+
 def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         if raw not in options:
@@ -143,7 +175,13 @@ SETTINGS: Mapping[str, tuple[Callable[[str], Any], str]] = {
     "report_format": (_choice(REPORT_FORMATS), "how reports reach the account: " + ", ".join(REPORT_FORMATS)),
     "dlr_url": (_url, "where delivery reports are pushed"),
     "mo_url": (_url, "where inbound messages are pushed"),
-    "report_intermediate": (_bool, "also report intermediate states (delivered to network, buffered)"),
+    "report_intermediate": (_bool, "report intermediate states even for messages that did not ask for them"),
+    "intermediate_states": (_states, "which intermediate states are reported: submitted (the SMSC took it), "
+                                     "buffered (the network has it); comma-separated, empty for none"),
+    "report_retention": (_int(1, 30 * 24), "hours a pushed report is retried before it is dead-lettered"),
+    "report_timeout": (_int(1, 120), "seconds a callback may take before it counts as failed"),
+    "report_header": (_header, "a header sent with every callback, 'Name: value' (e.g. 'X-API-Key: s3cret')"),
+    "report_secret": (_secret, "HMAC-SHA256 key: callbacks carry X-Smsgw-Timestamp and X-Smsgw-Signature"),
 }
 
 

@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -102,6 +102,8 @@ THREADS_PER_WORKER = 8  # with TLS, `--workers N` is one process of 8 x N thread
 @_delivery_options
 @click.option("--no-worker", is_flag=True, envvar="SMSGW_NO_WORKER",
               help="serve only; run the delivery worker elsewhere (`smsgw worker`) [env SMSGW_NO_WORKER]")
+@click.option("--no-outbox", is_flag=True, envvar="SMSGW_NO_OUTBOX",
+              help="push no reports from here; run the outbox elsewhere (`smsgw outbox`) [env SMSGW_NO_OUTBOX]")
 @click.option("--workers", envvar="SMSGW_WORKERS", default=2, show_default=True, type=click.IntRange(1, 64),
               help=f"HTTP server processes (with TLS: one process, {THREADS_PER_WORKER} threads per worker)")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -111,9 +113,10 @@ THREADS_PER_WORKER = 8  # with TLS, `--workers N` is one process of 8 x N thread
               help="the private key of --tls-cert, PEM [env SMSGW_TLS_KEY]")
 @click.pass_context
 def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, config: str | None,
-          no_worker: bool, workers: int, tls_cert: str | None, tls_key: str | None) -> None:
+          no_worker: bool, no_outbox: bool, workers: int, tls_cert: str | None, tls_key: str | None) -> None:
     """Run the gateway: migrate an empty database, then serve HTTP with granian, or with --tls-cert and --tls-key
-    HTTPS with client certificates (cheroot); and, unless --no-worker, a delivery worker beside it."""
+    HTTPS with client certificates (cheroot); beside it, unless told not to, a delivery worker and the outbox that
+    pushes reports to customers."""
     settings: Settings = ctx.obj
     url = database_url or settings.database_url
     tls_cert, tls_key = tls_cert or settings.tls_cert, tls_key or settings.tls_key
@@ -130,28 +133,56 @@ def serve(ctx: click.Context, listen: str, database_url: str | None, smsc: str, 
     except OSError as error:
         raise click.ClickException(f"cannot listen on {listen}: {error.strerror or error}") from None
     _services(url).close()  # migrates once here, before the server and worker processes start
-    worker = None if no_worker else _start_worker(url, smsc, config)
+    beside = [] if no_worker else [_start_beside(url, "worker", "--smsc", smsc, *(["--config", config] if config
+                                                                                 else []))]
+    if not no_outbox:
+        beside.append(_start_beside(url, "outbox"))
     try:
         if tls_cert and tls_key:
             _serve_tls(settings, url, (host, port), tls_cert, tls_key, workers * THREADS_PER_WORKER)
         else:
             _serve_granian(url, listen, (host, port), smsc, workers)
     finally:
-        if worker is not None:
-            worker.terminate()
+        for process in beside:
+            process.terminate()
+        for process in beside:
             try:
-                worker.wait(timeout=30)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                worker.kill()
+                process.kill()
 
 
-def _start_worker(url: str, smsc: str, config: str | None) -> subprocess.Popen[bytes]:
-    """The delivery worker as a process of its own beside the server's (it leaves when this process does)."""
-    command = [sys.executable, "-c", "from smsgw.cli import main; main()", "--database-url", url, "worker",
-               "--smsc", smsc, "--exit-with-parent"]
-    if config:
-        command += ["--config", config]
-    return subprocess.Popen(command)
+def _start_beside(url: str, command: str, *args: str) -> subprocess.Popen[bytes]:
+    """A command (the delivery worker, the outbox) as a process of its own beside the server's; it leaves when
+    this process does."""
+    return subprocess.Popen([sys.executable, "-c", "from smsgw.cli import main; main()", "--database-url", url,
+                             command, *args, "--exit-with-parent"])
+
+
+def _run_until_signalled(exit_with_parent: bool, body: Callable[[Any], Awaitable[None]]) -> None:
+    """Run `body(stop)` on an event loop until SIGTERM or SIGINT (or, with `exit_with_parent`, until the process
+    that started this one is gone)."""
+    import asyncio
+
+    parent = os.getppid()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+
+        async def watch() -> None:
+            while os.getppid() == parent:
+                await asyncio.sleep(1)
+            stop.set()
+
+        watcher = asyncio.create_task(watch()) if exit_with_parent else None
+        await body(stop)
+        if watcher is not None:
+            watcher.cancel()
+
+    asyncio.run(run())
 
 
 def _serve_granian(url: str, listen: str, address: tuple[str, int], smsc: str, workers: int) -> None:
@@ -199,8 +230,6 @@ def worker(ctx: click.Context, smsc: str, config: str | None, chunk: int, claim_
 
     On SQLite only one worker works at a time (the others wait for its lease); on PostgreSQL run as many as you
     like, on any number of machines."""
-    import asyncio
-
     from .delivery.worker import Worker
 
     router = _router(smsc, config)
@@ -209,26 +238,97 @@ def worker(ctx: click.Context, smsc: str, config: str | None, chunk: int, claim_
     # that over quickly (the default 5 ms would stall every other writer of a SQLite file for as long).
     sys.setswitchinterval(0.0005)
     services = _open(ctx)
-    parent = os.getppid()
 
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        if exit_with_parent:
-            async def watch() -> None:
-                while os.getppid() == parent:
-                    await asyncio.sleep(1)
-                stop.set()
-            watcher = asyncio.create_task(watch())
+    async def run(stop: Any) -> None:
         work = Worker(services.store, services.gateway, router, chunk=chunk, claim_ms=claim_timeout * 1000)
         click.echo(f"smsgw worker {work.name}: connectors {', '.join(c.name for c in router.all())}", err=True)
         await work.run(stop)
-        if exit_with_parent:
-            watcher.cancel()
 
-    asyncio.run(run())
+    _run_until_signalled(exit_with_parent, run)
+
+
+@main.command()
+@click.option("--exit-with-parent", is_flag=True, hidden=True)
+@click.pass_context
+def outbox(ctx: click.Context, exit_with_parent: bool) -> None:
+    """Run the outbox alone: push delivery reports and inbound messages to the accounts' URLs, in their formats.
+
+    Any number may run, on SQLite or PostgreSQL: each report is claimed by one of them at a time."""
+    from .reports.outbox import Outbox
+
+    logging.getLogger().setLevel(logging.INFO)
+    sys.setswitchinterval(0.0005)  # as for the worker: the database thread holds the write lock
+    services = _open(ctx)
+
+    async def run(stop: Any) -> None:
+        click.echo("smsgw outbox: pushing reports", err=True)
+        await Outbox(services.store, services.gateway).run(stop)
+
+    _run_until_signalled(exit_with_parent, run)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--failed", is_flag=True, help="the dead-lettered reports (retention ran out) instead of waiting ones")
+@click.option("--account", "account_name", default=None)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def reports(ctx: click.Context, failed: bool, account_name: str | None, limit: int, as_json: bool) -> None:
+    """Pushed reports still waiting to be acknowledged (or, with --failed, given up on), newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .store import outbox as outbox_rows
+
+    services = _open(ctx)
+    account_id = _account_id(services, account_name)
+    with services.store.read() as conn:
+        found = outbox_rows.listed(conn, failed=failed, account_id=account_id, limit=limit)
+    data = [{"id": r.id, "account": r.account, "kind": r.kind, "message_id": r.message_id,
+             "inbound_id": r.inbound_id, "status": r.status, "attempts": r.attempts,
+             "next_attempt_at": _when(r.next_attempt_at), "last_error": r.last_error,
+             "created_at": _when(r.created_at), "retain_until": _when(r.retain_until)} for r in found]
+    if as_json:
+        _print_json(data)
+        return
+    click.echo(f"{'ID':<20} {'ACCOUNT':<16} {'KIND':<4} {'ABOUT':<20} {'STATUS':<13} {'TRIES':>5}  LAST ERROR")
+    for d in data:
+        about = d["message_id"] if d["message_id"] is not None else d["inbound_id"]
+        click.echo(f"{d['id']:<20} {d['account']:<16} {d['kind']:<4} {about!s:<20} {d['status'] or '':<13} "
+                   f"{d['attempts']:>5}  {d['last_error'] or ''}")
+
+
+@reports.command("resend")
+@click.argument("report_ids", nargs=-1, type=int)
+@click.option("--account", "account_name", default=None, help="only this account's dead reports")
+@click.option("--all", "everything", is_flag=True, help="every dead report (of --account, if given)")
+@click.pass_context
+def reports_resend(ctx: click.Context, report_ids: tuple[int, ...], account_name: str | None,
+                   everything: bool) -> None:
+    """Put dead-lettered reports back in the outbox, with a fresh retention."""
+    from .store import outbox as outbox_rows
+    from .store.ids import now_ms
+
+    if bool(report_ids) == everything:
+        _fail("name the reports to resend, or give --all")
+    services = _open(ctx)
+    account_id = _account_id(services, account_name)
+    with services.store.write() as conn:
+        count = outbox_rows.resend(conn, now_ms(), ids=list(report_ids) or None, account_id=account_id)
+    click.echo(f"{count} report{'' if count == 1 else 's'} back in the outbox", err=True)
+
+
+def _account_id(services: Services, name: str | None) -> int | None:
+    if name is None:
+        return None
+    try:
+        return services.accounts.get(name).id
+    except GatewayError as error:
+        _fail(error.detail)
+        raise
+
+
+def _when(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000).astimezone()
 
 
 @main.command()

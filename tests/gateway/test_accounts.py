@@ -37,6 +37,11 @@ EVERY_SETTING = {
     "dlr_url": "https://customer.example/dlr?x=1",
     "mo_url": " ",
     "report_intermediate": "1",
+    "intermediate_states": "Buffered, submitted",
+    "report_retention": "48",
+    "report_timeout": "5",
+    "report_header": " X-API-Key :  s3cret ",
+    "report_secret": "0123456789abcdef0123",
 }
 
 
@@ -65,6 +70,11 @@ def test_parse_settings_turns_text_into_account_values() -> None:
         "dlr_url": "https://customer.example/dlr?x=1",
         "mo_url": None,
         "report_intermediate": True,
+        "intermediate_states": ("submitted", "buffered"),
+        "report_retention": 48,
+        "report_timeout": 5,
+        "report_header": "X-API-Key: s3cret",
+        "report_secret": "0123456789abcdef0123",
     }
 
 
@@ -93,6 +103,13 @@ def test_parse_settings_turns_text_into_account_values() -> None:
         ("client_certs", "zz" * 32),
         ("parsing_type", "UTF8"),
         ("default_originator_type", "numeric"),
+        ("intermediate_states", "delivered"),
+        ("report_retention", "0"),
+        ("report_timeout", "121"),
+        ("report_header", "X-API-Key"),
+        ("report_header", "Bad Name: x"),
+        ("report_header", "X-Key: a\r\nInjected: b"),
+        ("report_secret", "short"),
     ],
 )
 def test_parse_settings_refuses_a_bad_value_and_names_the_setting(name: str, text: str) -> None:

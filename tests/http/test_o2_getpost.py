@@ -17,14 +17,15 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from werkzeug.test import Client
 
 from smsgw.app import App
 from smsgw.auth import certificate_fingerprint
-from smsgw.domain.model import Account, Priority, ReportMask, Status
+from smsgw.domain.model import Account, Priority, ReportKind, ReportMask, Status
 from smsgw.services import Services
-from smsgw.store.tables import messages, reports
+from smsgw.store import repository as repo
+from smsgw.store.tables import messages
 
 PATH = "/smsconnector/getpost/GP"
 CERT_HEADER = "X-Client-Cert-SHA256"
@@ -386,10 +387,8 @@ def queue_report(services: Services, account: Account, message_id: int, status: 
                  error: str | None = None) -> None:
     now = time.time_ns() // 1_000_000
     with services.store.write() as conn:
-        conn.execute(insert(reports).values(
-            account_id=account.id, kind="dr", message_id=message_id, inbound_id=None, status=status.value,
-            error_code=error, delivery="pull", state="pending", attempts=0, next_attempt_at=now, last_error=None,
-            created_at=now))
+        repo.queue_reports(conn, [repo.report_row(account, ReportKind.DR, now, message_id=message_id,
+                                                  status=status.value, error_code=error)])
 
 
 def test_receive_with_an_empty_queue_answers_an_empty_body(gp: Any, ba: Account) -> None:

@@ -205,7 +205,7 @@ def test_list_messages_pages_by_filter_too(gateway: Gateway, account: Account) -
 def _report(account_id: int, delivery: str, state: str = "pending") -> dict[str, object]:
     return {"account_id": account_id, "kind": "mo", "message_id": None, "inbound_id": None, "status": None,
             "error_code": None, "delivery": delivery, "state": state, "attempts": 0, "next_attempt_at": NOW,
-            "last_error": None, "created_at": NOW}
+            "retain_until": NOW + 3_600_000, "last_error": None, "created_at": NOW}
 
 
 def test_confirm_reports_confirms_only_pending_pull_reports_of_that_account(store: Store) -> None:

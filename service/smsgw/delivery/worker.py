@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from ..domain.model import Account, ReportKind, ReportMask, Status, aggregate, can_move
+from ..domain.model import Account, ReportKind, Status, aggregate, can_move, reported
 from ..domain.validity import SendWindow
 from ..gateway import Gateway
 from ..store import queue
@@ -315,7 +315,7 @@ class Worker:
             history.append((message.id, previous, change.status, change.error_code))
             self.counts[_OUTCOME_COUNTER.get(change.status, change.status.value)] += 1
             account = accounts.get(message.account_id)
-            if change.status.final and message.reports & ReportMask.FINAL and account is not None:
+            if account is not None and reported(change.status, message.reports, account):
                 reports.append(repo.report_row(account, ReportKind.DR, now, message_id=message.id,
                                                status=change.status.value, error_code=change.error_code))
         with self._writer.transaction() as conn:
@@ -434,7 +434,7 @@ class Worker:
             target.status = new
             self.counts[new.value] += 1
             account = accounts.get(target.account_id)
-            if target.reports & (ReportMask.FINAL if new.final else ReportMask.INTERMEDIATE) and account is not None:
+            if account is not None and reported(new, target.reports, account):
                 reports.append(repo.report_row(account, ReportKind.DR, now, message_id=target.id,
                                                status=new.value, error_code=receipt.error))
         queue.update_segments(conn, now, [(m, q, s, e) for (m, q), (s, e) in touched.items()])

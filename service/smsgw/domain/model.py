@@ -214,7 +214,12 @@ class Account:
     report_format: str = "pull"
     dlr_url: str | None = None
     mo_url: str | None = None
-    report_intermediate: bool = False
+    report_intermediate: bool = False  # intermediate reports even for messages that did not ask for them
+    intermediate_states: tuple[str, ...] = ("buffered",)  # which intermediate states are reported: submitted, buffered
+    report_retention: int = 72  # hours a pushed report is retried before it is dead-lettered
+    report_timeout: int = 10  # seconds the customer has to answer a callback
+    report_header: str | None = None  # "Name: value" sent with every callback (an API key, a bearer token)
+    report_secret: str | None = None  # HMAC-SHA256 key: callbacks carry a signature the customer can verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +263,18 @@ class BatchStatus:
 class Cancelled:
     message_id: int
     client_ref: str | None
+
+
+def reported(status: Status, asked: int, account: Account) -> bool:
+    """Whether a message reaching `status` owes its account a DR: a final status when the message asked for reports;
+    an intermediate one when the message (or the account, for all its messages) asked for intermediate reports and
+    the account reports that state. A message that asked for none (Puzzel's skip_customer_report_delivery) owes
+    none. `asked` is a ReportMask, or its int (the worker's hot path keeps ints: IntFlag arithmetic is slow)."""
+    if status.final:
+        return bool(asked & 1)  # ReportMask.FINAL
+    if not asked or status.value not in account.intermediate_states:
+        return False
+    return bool(asked & 2) or account.report_intermediate  # ReportMask.INTERMEDIATE
 
 
 class ReportKind(StrEnum):

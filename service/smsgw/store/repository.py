@@ -49,7 +49,7 @@ def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 # --- accounts -------------------------------------------------------------------------------------------------
 
-_LIST_FIELDS = ("allowed_networks", "trusted_proxies", "client_certs", "allowed_originators")
+_LIST_FIELDS = ("allowed_networks", "trusted_proxies", "client_certs", "allowed_originators", "intermediate_states")
 
 
 def account_from_row(row: Row[Any] | Mapping[str, Any]) -> Account:
@@ -80,6 +80,11 @@ def account_from_row(row: Row[Any] | Mapping[str, Any]) -> Account:
         dlr_url=m["dlr_url"],
         mo_url=m["mo_url"],
         report_intermediate=bool(m["report_intermediate"]),
+        intermediate_states=tuple(m["intermediate_states"]),
+        report_retention=m["report_retention"],
+        report_timeout=m["report_timeout"],
+        report_header=m["report_header"],
+        report_secret=m["report_secret"],
     )
 
 
@@ -436,11 +441,14 @@ def inbound_from_row(row: Row[Any]) -> Inbound:
 
 
 def report_row(account: Account, kind: ReportKind, now_ms: int, **fields: Any) -> dict[str, Any]:
-    """A row of the reports queue, pushed or kept for pull as the account's report format says."""
+    """A row of the reports queue: pushed when the account has a push format and a URL for this kind of report,
+    otherwise kept for pull (receive/confirm), so a report always has a way out and never takes both."""
+    url = account.dlr_url if kind is ReportKind.DR else account.mo_url
+    push = account.report_format != "pull" and url is not None
     return {"account_id": account.id, "kind": kind.value, "message_id": None, "inbound_id": None,
-            "status": None, "error_code": None, "delivery": "pull" if account.report_format == "pull" else "push",
+            "status": None, "error_code": None, "delivery": "push" if push else "pull",
             "state": "pending", "attempts": 0, "next_attempt_at": now_ms, "last_error": None, "created_at": now_ms,
-            **fields}
+            "retain_until": now_ms + account.report_retention * 3_600_000, **fields}
 
 
 _REPORT_COLUMNS = tuple(c.name for c in reports.c if c.name != "id")
@@ -460,23 +468,31 @@ def pull_reports(conn: Connection, account_id: int, limit: int) -> list[ReportIt
         .order_by(reports.c.id)
         .limit(limit)
     ).all()
-    views = message_views(conn, [r.message_id for r in rows if r.message_id is not None])
-    mo_ids = [r.inbound_id for r in rows if r.inbound_id is not None]
+    return report_items(conn, rows)
+
+
+def report_items(conn: Connection, rows: Sequence[Row[Any]]) -> list[ReportItem]:
+    """Report rows as ReportItems: a DR with its MT, an MO with its inbound message and, when it answers one, the MT
+    it answers (as `message`: Modica reports that MT's reference with the MO)."""
     mos: dict[int, Inbound] = {}
-    for chunk in chunks(mo_ids):
+    for chunk in chunks([r.inbound_id for r in rows if r.inbound_id is not None]):
         mos.update((r.id, inbound_from_row(r)) for r in conn.execute(select(inbound).where(inbound.c.id.in_(chunk))))
-    return [
-        ReportItem(
+    answered = [mo.reply_to for mo in mos.values() if mo.reply_to is not None]
+    views = message_views(conn, [r.message_id for r in rows if r.message_id is not None] + answered)
+    items = []
+    for r in rows:
+        mo = mos.get(r.inbound_id) if r.inbound_id is not None else None
+        about = r.message_id if r.message_id is not None else (mo.reply_to if mo is not None else None)
+        items.append(ReportItem(
             id=r.id,
             kind=ReportKind(r.kind),
             created_at=to_dt(r.created_at),
-            message=views.get(r.message_id) if r.message_id is not None else None,
+            message=views.get(about) if about is not None else None,
             status=Status(r.status) if r.status else None,
             error_code=r.error_code,
-            inbound=mos.get(r.inbound_id) if r.inbound_id is not None else None,
-        )
-        for r in rows
-    ]
+            inbound=mo,
+        ))
+    return items
 
 
 def confirm_reports(conn: Connection, account_id: int, ids: Sequence[int]) -> int:

@@ -57,6 +57,11 @@ accounts = Table(
     Column("dlr_url", Text),
     Column("mo_url", Text),
     Column("report_intermediate", Boolean, nullable=False),
+    Column("intermediate_states", JSON, nullable=False),
+    Column("report_retention", Integer, nullable=False, server_default="72"),
+    Column("report_timeout", Integer, nullable=False, server_default="10"),
+    Column("report_header", Text),
+    Column("report_secret", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
@@ -209,6 +214,7 @@ reports = Table(
     Column("next_attempt_at", BigInteger, nullable=False),
     Column("last_error", Text),
     Column("created_at", BigInteger, nullable=False),
+    Column("retain_until", BigInteger, nullable=False),  # a pushed report not acknowledged by then is dead
     Index("ix_reports_pull", "account_id", "id", sqlite_where=text("delivery = 'pull' AND state = 'pending'"),
           postgresql_where=text("delivery = 'pull' AND state = 'pending'")),
     Index("ix_reports_push", "next_attempt_at", sqlite_where=text("delivery = 'push' AND state = 'pending'"),
