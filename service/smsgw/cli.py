@@ -421,6 +421,7 @@ def _settings(raw: dict[str, str | None]) -> dict[str, Any]:
 
 def _account_dict(account: Account, numbers: Sequence[tuple[str, str]]) -> dict[str, Any]:
     data = {k: v for k, v in asdict(account).items() if k != "password_hash"}
+    data["report_secret"] = "(set)" if account.report_secret else None  # a secret is never shown back
     data["numbers"] = [{"number": n, "keyword": k or None} for n, k in numbers]
     return data
 

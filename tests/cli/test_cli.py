@@ -225,6 +225,14 @@ def test_account_show_never_reveals_the_password_or_its_hash(sqlite_acme: str) -
     assert "password_hash" not in as_json(smsgw(sqlite_acme, "account", "show", "acme", "--json"))
 
 
+def test_account_show_says_a_report_secret_is_set_but_never_shows_it(sqlite_acme: str) -> None:
+    ok(smsgw(sqlite_acme, "account", "set", "acme", "--report-secret", "callback-signing-key-1"))
+    for args in (("--json",), ()):
+        result = ok(smsgw(sqlite_acme, "account", "show", "acme", *args))
+        assert "callback-signing-key-1" not in result.stdout + result.stderr
+    assert as_json(smsgw(sqlite_acme, "account", "show", "acme", "--json"))["report_secret"] == "(set)"
+
+
 def test_account_show_as_text_lists_one_setting_per_line(sqlite_acme: str) -> None:
     lines = ok(smsgw(sqlite_acme, "account", "show", "acme")).stdout.splitlines()
     rows = {line.split(None, 1)[0]: [*line.split(None, 1), ""][1].strip() for line in lines}

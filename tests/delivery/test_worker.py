@@ -146,6 +146,14 @@ def test_intermediate_reports_only_when_asked_for(store: Store, gateway: Gateway
     assert dr_statuses(store, plain) == ["delivered"]
 
 
+def test_an_account_chooses_which_intermediate_states_it_hears_of(store: Store, gateway: Gateway,
+                                                                  accounts: Accounts, account: Account) -> None:
+    account = accounts.update(account.name, intermediate_states=("submitted",))
+    asked = submit(gateway, account, "a", reports=ReportMask.FINAL | ReportMask.INTERMEDIATE)[0]
+    run(worker_with(store, gateway, SimulatorConnector("sim", delay=0.3)), all_in(store, [asked], Status.DELIVERED))
+    assert dr_statuses(store, asked) == ["submitted", "delivered"]
+
+
 def test_temporary_failures_retry_on_the_doubling_schedule_then_fail(store: Store, gateway: Gateway,
                                                                      account: Account) -> None:
     clock = [T0]
