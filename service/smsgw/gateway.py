@@ -474,13 +474,12 @@ _KEYWORD = re.compile(r"\s*(\w+)")
 
 def _mo_address(raw: str) -> str:
     """An MO address as numbers are owned: E.164 for international numbers (SMSCs often omit the "+"), short codes
-    and alphanumerics as they are."""
+    and alphanumerics as they are. Up to 8 digits is a short code, as `Accounts.add_number` stores it, even when it
+    starts with 00 (Rapporto's example short number is 0000)."""
     address = raw.strip()
-    if address.startswith("00") and address[2:].isdigit():
-        return "+" + address[2:]
-    if address.isdigit() and len(address) > 8:
-        return "+" + address
-    return address
+    if not address.isdigit() or len(address) <= 8:
+        return address
+    return "+" + (address[2:] if address.startswith("00") else address)
 
 
 def _shown_recipient(raw: str, request: SubmitRequest, account: Account) -> str:

@@ -249,6 +249,16 @@ def test_ingest_mo_to_a_short_code(gateway: Gateway, accounts: Accounts, account
     assert gateway.receive(account)[0].inbound == mo
 
 
+@pytest.mark.parametrize(("owned", "sent_to"), [("0000", "0000"), ("00471", "00471"), ("+4741999999", "4741999999"),
+                                                ("+4741999999", "004741999999")])
+def test_an_mo_reaches_the_number_as_it_was_added(gateway: Gateway, accounts: Accounts, account: Account,
+                                                 owned: str, sent_to: str) -> None:
+    """Up to 8 digits is a short code even with leading zeros (Rapporto's example short number is 0000); longer
+    digit strings are international numbers, with or without 00."""
+    accounts.add_number("acme", owned)
+    assert gateway.ingest_mo("+4792000001", sent_to, text="hi").account_id == account.id
+
+
 def test_an_mo_no_account_owns_is_kept_unrouted(
     gateway: Gateway, accounts: Accounts, account: Account, store: Store
 ) -> None:
