@@ -91,6 +91,7 @@ def _url(raw: str) -> str | None:
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 INTERMEDIATE_STATES = ("submitted", "buffered")
+CREDIT_MODES = ("none", "messages", "currency")
 
 
 def _header(raw: str) -> str | None:
@@ -119,6 +120,21 @@ def _secret(raw: str) -> str | None:
     if len(raw.strip()) < 16:
         raise SettingError("an HMAC key of at least 16 characters, please")
     return raw.strip()
+
+
+def _keywords(raw: str) -> tuple[str, ...]:
+    words = tuple(dict.fromkeys(item.upper() for item in _items(raw)))
+    for word in words:
+        if not re.fullmatch(r"\w{1,40}", word):
+            raise SettingError(f"keywords are single words of at most 40 letters or digits; got {word!r}")
+    return words
+
+
+def _reply(raw: str) -> str | None:
+    text = raw.strip()
+    if len(text) > 918:
+        raise SettingError("a reply of at most 918 characters (6 SMS parts of GSM text)")
+    return text or None
 
 
 def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
@@ -181,6 +197,22 @@ SETTINGS: Mapping[str, tuple[Callable[[str], Any], str]] = {
     "report_retention": (_int(1, 30 * 24), "hours a pushed report is retried before it is dead-lettered"),
     "report_timeout": (_int(1, 120), "seconds a callback may take before it counts as failed"),
     "report_header": (_header, "a header sent with every callback, 'Name: value' (e.g. 'X-API-Key: s3cret')"),
+    "credit_mode": (_choice(CREDIT_MODES), "prepaid credit: none, messages (one per message) or currency "
+                                           "(segment_price per SMS part plus the message's price); "
+                                           "`smsgw account credit` tops it up"),
+    "segment_price": (_int(0, 1_000_000_000), "credit per SMS part in currency mode, in the smallest unit"),
+    "request_rate": (_int(0, 1_000_000), "requests per second (0: no limit)"),
+    "message_rate": (_int(0, 1_000_000), "messages per second (0: no limit)"),
+    "recipient_quota": (_int(0, 1_000_000), "messages to one number within recipient_window before the rest are "
+                                            "held for an operator (Puzzel status 24; 0: no quota)"),
+    "recipient_window": (_int(1, 30 * 86400), "seconds the per-recipient quota counts over"),
+    "stop_keywords": (_keywords, "MO words that opt the sender out (comma-separated)"),
+    "start_keywords": (_keywords, "MO words that opt the sender back in"),
+    "stop_reply": (_reply, "text sent back to a phone that opted out (empty: none)"),
+    "start_reply": (_reply, "text sent back to a phone that opted back in (empty: none)"),
+    "suppress_codes": (lambda raw: tuple(_items(raw)), "network error codes of a failed message's final receipt "
+                                                       "that add the number to the suppressions (e.g. barred)"),
+    "content_retention": (_int(0, 3650), "days message text and MO content are kept (0: for ever)"),
     "report_secret": (_secret, "HMAC-SHA256 key: callbacks carry X-Smsgw-Timestamp and X-Smsgw-Signature"),
 }
 

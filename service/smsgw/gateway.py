@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from .domain import encoding, numbers
-from .domain.errors import ErrorCode, GatewayError, MessageError, RequestError
+from .domain.errors import ErrorCode, GatewayError, MessageError, RateLimited, RequestError
 from .domain.model import (
     MAX_MESSAGES_PER_REQUEST,
     Account,
@@ -40,6 +40,8 @@ from .domain.model import (
     SubmitRequest,
     SubmitResult,
 )
+from .policy.rates import Rates
+from .store import policy
 from .store import repository as repo
 from .store.database import Store
 from .store.group_commit import GroupCommit
@@ -55,6 +57,9 @@ MAX_AHEAD = timedelta(days=366)  # the furthest a message may be scheduled or st
 MAX_EXTRA_LENGTH = 255  # a dialect field kept with a message
 MAX_RECEIVE = 1000
 REPLY_WINDOW = timedelta(days=7)  # an MO answers the latest MT to its sender within this (Modica's reply_to)
+_ROW_STATUS = repo.MESSAGE_COLUMNS.index("status") - 4  # in an _Accepted row (it starts at client_ref)
+_ROW_COST = repo.MESSAGE_COLUMNS.index("cost") - 4
+_ROW_PRICE = repo.MESSAGE_COLUMNS.index("price") - 4
 
 
 def _now_ms() -> int:
@@ -80,6 +85,16 @@ class _Accepted:
                        parts=self.parts, encoding=self.encoding, client_ref=self.client_ref, **changes)
 
 
+def _with(item: _Accepted, *, status: Status | None = None, cost: int | None = None) -> _Accepted:
+    """The accepted message with its stored status or its cost changed."""
+    row = list(item.row)
+    if status is not None:
+        row[_ROW_STATUS] = status.value
+    if cost is not None:
+        row[_ROW_COST] = cost
+    return replace(item, row=tuple(row), status=status or item.status)
+
+
 @dataclass(slots=True)
 class _Rows:
     """What one write transaction inserts: batches and messages as tuples in the repository's column order."""
@@ -98,6 +113,7 @@ class _Job:
     batch_ref: str
     checked: Sequence[_Accepted | Outcome]
     now: int
+    to_suppressed: bool = False  # an opt-out confirmation goes to the number that just opted out
 
 
 class Gateway:
@@ -105,6 +121,7 @@ class Gateway:
         self.store = store
         self.ids = ids
         self.clock = clock
+        self.rates = Rates(store)
         # Concurrent submits of this process share write transactions (one commit per group, not per request).
         self._commits: GroupCommit[_Job, SubmitResult] = GroupCommit(store, self._write)
 
@@ -146,6 +163,7 @@ class Gateway:
                 checked.append(Outcome(index=index, recipient=_shown_recipient(spec.recipient, request, account),
                                        client_ref=spec.client_ref, error=error))
 
+        self._admit(account, sum(1 for c in checked if isinstance(c, _Accepted)))
         for attempt in range(3):
             try:
                 result = self._commits.run(_Job(account, request, batch_ref, checked, now))
@@ -163,6 +181,15 @@ class Gateway:
             f" first_error={rejected[0].error!r}" if rejected else "",
         )
         return result
+
+    def _admit(self, account: Account, messages: int) -> None:
+        """The account's requests and messages per second; a request over either is refused whole."""
+        for kind, limit, n in (("requests", account.request_rate, 1), ("messages", account.message_rate, messages)):
+            wait = self.rates.admit(account.id, kind, limit, n)
+            if wait:
+                log.info("submit account=%s refused: over %d %s per second (retry in %.3f s)", account.name, limit,
+                         kind, wait)
+                raise RateLimited(f"over the account's limit of {limit} {kind} per second", wait)
 
     def _write(self, conn: Connection, jobs: list[_Job]) -> list[SubmitResult]:
         """The requests of one write transaction: each decides its outcomes, then all their rows go in at once.
@@ -212,6 +239,7 @@ class Gateway:
             if key is not None:
                 seen_in_request[key.key] = item.index
             fresh.append(item)
+        fresh = self._apply_policy(conn, job, fresh, outcomes)
 
         ids = self.ids.allocate(len(fresh) + 1)
         batch_id = ids[-1]
@@ -240,6 +268,55 @@ class Gateway:
             rows.batches.append((batch_id, account.id, batch_ref, request.face, len(fresh), now))
         rows.keys.extend(key_rows)
         return result
+
+    def _apply_policy(self, conn: Connection, job: _Job, fresh: list[_Accepted],
+                      outcomes: list[Outcome | None]) -> list[_Accepted]:
+        """The account's rules on the messages about to be stored, in order: opt-outs are refused, then what the
+        balance does not cover, then messages over the per-recipient quota are held. Refusals go to `outcomes`."""
+        account, now = job.account, job.now
+        if not fresh:
+            return fresh
+        if not job.to_suppressed:
+            barred = policy.suppressed(conn, account.id, {item.recipient for item in fresh})
+            for item in fresh:
+                if item.recipient in barred:
+                    outcomes[item.index] = item.outcome(error=MessageError(
+                        ErrorCode.SUPPRESSED, f"{item.recipient} has opted out of this account's messages",
+                        "recipient"))
+            fresh = [item for item in fresh if item.recipient not in barred]
+        if account.credit_mode != "none" and fresh:
+            fresh = self._charge(conn, account, fresh, outcomes, now)
+        if account.recipient_quota and fresh:
+            counts = policy.recent_counts(conn, account.id, {item.recipient for item in fresh},
+                                          now - account.recipient_window * 1000)
+            for position, item in enumerate(fresh):
+                counts[item.recipient] = counts.get(item.recipient, 0) + 1
+                if counts[item.recipient] > account.recipient_quota:
+                    fresh[position] = _with(item, status=Status.HELD)
+        return fresh
+
+    def _charge(self, conn: Connection, account: Account, fresh: list[_Accepted], outcomes: list[Outcome | None],
+                now: int) -> list[_Accepted]:
+        """Take each message's cost from the balance, in order, while it lasts; the rest are refused."""
+        left = policy.balance(conn, account.id, for_update=True)
+        charged: list[_Accepted] = []
+        for item in fresh:
+            price = item.row[_ROW_PRICE] or 0
+            cost = 1 if account.credit_mode == "messages" else account.segment_price * item.parts + price
+            if cost > left:
+                outcomes[item.index] = item.outcome(error=MessageError(
+                    ErrorCode.INSUFFICIENT_CREDIT, f"the account's balance ({left}) does not cover this message "
+                    f"({cost})", "credit"))
+                continue
+            left -= cost
+            charged.append(_with(item, cost=cost))
+        spent = sum(item.row[_ROW_COST] for item in charged)
+        if spent:
+            policy.add_credit(conn, account.id, -spent, now)
+        if len(charged) < len(fresh):
+            log.info("submit account=%s: %d messages not covered by the balance", account.name,
+                     len(fresh) - len(charged))
+        return charged
 
     def _validate(self, index: int, spec: MessageSpec, account: Account, request: SubmitRequest,
                   now: int) -> _Accepted:
@@ -290,6 +367,7 @@ class Gateway:
             json.dumps(spec.send_window.to_dict()) if spec.send_window else None,
             json.dumps(dict(spec.extras)) if spec.extras else None,
             None,  # claimed_by: no worker holds it yet
+            None,  # cost: charged at commit (credit accounts)
         )
         return _Accepted(index, row, spec.idempotency, recipient, status, parts, enc, spec.client_ref)
 
@@ -409,6 +487,7 @@ class Gateway:
             if not repo.batch_counts(conn, account.id, batch_ref):
                 raise GatewayError(ErrorCode.NOT_FOUND, f"no batch {batch_ref!r}", "batchReference")
             rows = repo.cancel_pending(conn, account.id, batch_ref, now)
+            policy.refund(conn, [r.id for r in rows], now)
             repo.queue_reports(conn, [
                 self._dr_row(account, r.id, Status.CANCELLED, None, now) for r in rows if r.reports & ReportMask.FINAL
             ])
@@ -464,12 +543,111 @@ class Gateway:
             account = repo.get_account(conn, account_id=account_id)
             assert account is not None
             repo.queue_reports(conn, [repo.report_row(account, ReportKind.MO, now, inbound_id=mo.id)])
+            self._opt_out(conn, account, mo, now)
         else:
             log.warning("mo %d to %s: no account owns this number; kept unrouted", mo.id, destination)
         return mo
 
+    def _opt_out(self, conn: Connection, account: Account, mo: Inbound, now: int) -> None:
+        """An MO that is nothing but a STOP word (any case, punctuation around it ignored) puts its sender on the
+        account's suppressions; a START word takes it off. The account may answer either."""
+        word = _ONE_WORD.fullmatch(mo.text or "")
+        if word is None:
+            return
+        said = word.group(1).upper()
+        if said in account.stop_keywords:
+            policy.suppress(conn, [(account.id, mo.originator, "stop")], now)
+            reply = account.stop_reply
+        elif said in account.start_keywords:
+            policy.unsuppress(conn, account.id, [mo.originator])
+            reply = account.start_reply
+        else:
+            return
+        log.info("mo %d: %s opted %s of account %s's messages", mo.id, mo.originator,
+                 "out" if said in account.stop_keywords else "back in", account.name)
+        if reply:
+            request = SubmitRequest([MessageSpec(recipient=mo.originator, originator=mo.destination, text=reply)],
+                                    face="opt-out")
+            try:
+                checked = [self._validate(0, request.messages[0], account, request, now)]
+            except MessageError as error:
+                log.warning("mo %d: the opt-%s reply to %s cannot be sent: %s", mo.id,
+                            "out" if reply == account.stop_reply else "in", mo.originator, error.detail)
+                return
+            result = self._write(conn, [_Job(account, request, str(uuid.uuid4()), checked, now, to_suppressed=True)])
+            if result[0].outcomes[0].error is not None:
+                log.warning("mo %d: the reply to %s was refused: %s", mo.id, mo.originator,
+                            result[0].outcomes[0].error.detail)
+
+    # --- account policy ---------------------------------------------------------------------------------------
+
+    def credit(self, account: Account, amount: int) -> int:
+        """Add to (or, negative, take from) the account's prepaid balance; returns the new balance."""
+        with self.store.write() as conn:
+            left = policy.add_credit(conn, account.id, amount, self.clock())
+        log.info("credit account=%s %+d: balance %d", account.name, amount, left)
+        return left
+
+    def balance(self, account: Account) -> int:
+        with self.store.read() as conn:
+            return policy.balance(conn, account.id)
+
+    def release_held(self, *, account: Account | None = None, ids: Sequence[int] | None = None) -> int:
+        """Let held messages go: due now (or at their send-at), or expired if their validity has passed."""
+        now = self.clock()
+        with self.store.write() as conn:
+            rows = policy.held_rows(conn, account_id=account.id if account else None, ids=ids, for_update=True)
+            moves = [(r, Status.EXPIRED if r.expires_at <= now else
+                      Status.SCHEDULED if r.due_at > now else Status.ACCEPTED) for r in rows]
+            self._move_held(conn, moves, now)
+        log.info("held: %d released", len(rows))
+        return len(rows)
+
+    def drop_held(self, *, account: Account | None = None, ids: Sequence[int] | None = None) -> int:
+        """Cancel held messages (their DR says cancelled) and refund their credit."""
+        now = self.clock()
+        with self.store.write() as conn:
+            rows = policy.held_rows(conn, account_id=account.id if account else None, ids=ids, for_update=True)
+            self._move_held(conn, [(r, Status.CANCELLED) for r in rows], now)
+        log.info("held: %d dropped", len(rows))
+        return len(rows)
+
+    def _move_held(self, conn: Connection, moves: Sequence[tuple[Any, Status]], now: int) -> None:
+        repo.executemany(conn, "UPDATE messages SET status = ?, updated_at = ? WHERE id = ? AND status = 'held'",
+                    [(status.value, now, r.id) for r, status in moves])
+        repo.record_history(conn, [(r.id, Status.HELD, status, None) for r, status in moves], now)
+        ended = [(r, status) for r, status in moves if status.final]
+        policy.refund(conn, [r.id for r, _ in ended], now)
+        accounts = {a: repo.get_account(conn, account_id=a) for a in {r.account_id for r, _ in ended}}
+        repo.queue_reports(conn, [self._dr_row(account, r.id, status, None, now) for r, status in ended
+                                  if (account := accounts[r.account_id]) is not None and r.reports & ReportMask.FINAL])
+
+    def suppressions(self, account: Account, limit: int = 1000) -> list[tuple[str, str, datetime]]:
+        """(number, reason, since) of the numbers the account may not send to, newest first."""
+        with self.store.read() as conn:
+            return [(r.number, r.reason, to_dt(r.created_at)) for r in policy.suppression_rows(conn, account.id,
+                                                                                              limit)]
+
+    def suppress(self, account: Account, numbers_: Sequence[str]) -> list[str]:
+        """Add numbers to the account's suppressions (an operator's decision); returns them normalised."""
+        normalised = [_phone(n, account) for n in numbers_]
+        with self.store.write() as conn:
+            policy.suppress(conn, [(account.id, n, "operator") for n in normalised], self.clock())
+        return normalised
+
+    def unsuppress(self, account: Account, numbers_: Sequence[str]) -> int:
+        normalised = [_phone(n, account) for n in numbers_]
+        with self.store.write() as conn:
+            return policy.unsuppress(conn, account.id, normalised)
+
+    def usage(self, account: Account, start: datetime, end: datetime) -> list[policy.Usage]:
+        """Per UTC day from `start` (inclusive) to `end` (exclusive): messages, segments, delivered, failed, credit."""
+        with self.store.read() as conn:
+            return policy.usage(conn, account.id, repo.to_ms(start), repo.to_ms(end))
+
 
 _KEYWORD = re.compile(r"\s*(\w+)")
+_ONE_WORD = re.compile(r"\W*(\w+)\W*")
 
 
 def _mo_address(raw: str) -> str:
@@ -480,6 +658,12 @@ def _mo_address(raw: str) -> str:
     if not address.isdigit() or len(address) <= 8:
         return address
     return "+" + (address[2:] if address.startswith("00") else address)
+
+
+def _phone(raw: str, account: Account) -> str:
+    """A phone number an operator typed: international with + or 00, else national in the account's country."""
+    assumed = numbers.NumberFormat.NATIONAL if account.default_country else numbers.NumberFormat.INTERNATIONAL
+    return numbers.normalise(raw, assumed, account.default_country)
 
 
 def _shown_recipient(raw: str, request: SubmitRequest, account: Account) -> str:

@@ -42,6 +42,18 @@ EVERY_SETTING = {
     "report_timeout": "5",
     "report_header": " X-API-Key :  s3cret ",
     "report_secret": "0123456789abcdef0123",
+    "credit_mode": "currency",
+    "segment_price": "35",
+    "request_rate": "20",
+    "message_rate": "500",
+    "recipient_quota": "5",
+    "recipient_window": "86400",
+    "stop_keywords": "stop, Stopp ,STOP",
+    "start_keywords": "start",
+    "stop_reply": " You will get no more messages. ",
+    "start_reply": "",
+    "suppress_codes": "0x0b, 357",
+    "content_retention": "30",
 }
 
 
@@ -75,6 +87,18 @@ def test_parse_settings_turns_text_into_account_values() -> None:
         "report_timeout": 5,
         "report_header": "X-API-Key: s3cret",
         "report_secret": "0123456789abcdef0123",
+        "credit_mode": "currency",
+        "segment_price": 35,
+        "request_rate": 20,
+        "message_rate": 500,
+        "recipient_quota": 5,
+        "recipient_window": 86400,
+        "stop_keywords": ("STOP", "STOPP"),
+        "start_keywords": ("START",),
+        "stop_reply": "You will get no more messages.",
+        "start_reply": None,
+        "suppress_codes": ("0x0b", "357"),
+        "content_retention": 30,
     }
 
 
@@ -110,6 +134,13 @@ def test_parse_settings_turns_text_into_account_values() -> None:
         ("report_header", "Bad Name: x"),
         ("report_header", "X-Key: a\r\nInjected: b"),
         ("report_secret", "short"),
+        ("credit_mode", "prepaid"),
+        ("segment_price", "-1"),
+        ("request_rate", "fast"),
+        ("recipient_window", "0"),
+        ("stop_keywords", "STOP NOW"),
+        ("stop_reply", "x" * 919),
+        ("content_retention", "-1"),
     ],
 )
 def test_parse_settings_refuses_a_bad_value_and_names_the_setting(name: str, text: str) -> None:

@@ -29,10 +29,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from ..domain.model import Account, ReportKind, Status, aggregate, can_move, reported
+from ..domain.model import PERMANENT_FAILURES, Account, ReportKind, Status, aggregate, can_move, reported
 from ..domain.validity import SendWindow
 from ..gateway import Gateway
-from ..store import queue
+from ..store import policy, queue
 from ..store import repository as repo
 from ..store.database import Store, Writer
 from . import schedule, wire
@@ -57,6 +57,8 @@ DB_RETRY_S = 1.0
 UNBOUND_MS = 5_000  # a message whose connector has no link waits this long, then tries again
 RECEIPT_GRACE_MS = 3_600_000  # a receipt asked for and not come an hour after validity never will
 UNREPORTED_EVERY_S = 600.0
+RETENTION_EVERY_S = 3600.0  # how often message text and MO content past the accounts' retention are erased
+RETENTION_PASS = 5000  # rows erased per transaction
 MO_PARTS_FOR_MS = 3_600_000  # a concatenated MO still missing parts after an hour is delivered as it is
 _SEVERITY = (Outcome.PERMANENT, Outcome.BILLING, Outcome.TEMPORARY, Outcome.THROTTLED)
 _OUTCOME_COUNTER = {Status.SUBMITTED: "submitted", Status.REJECTED: "rejected", Status.FAILED: "failed",
@@ -104,6 +106,7 @@ class Worker:
         self._lease_checked = 0.0
         self._state_saved = 0.0
         self._unreported_checked = 0.0
+        self._retention_checked = 0.0
         self._inbox = True  # receipts may wait from an earlier run: look once at start
         self._rates: dict[int, _Rate] = {}  # account id -> its send rate's bucket
         self._twins: dict[str, bool] = {}  # connector -> its receipts spell ids in the other base
@@ -178,6 +181,9 @@ class Worker:
         if self._leased and now - self._unreported_checked >= UNREPORTED_EVERY_S:
             self._unreported_checked = now
             await self._db(self._end_unreported)
+        if self._leased and now - self._retention_checked >= RETENTION_EVERY_S:
+            self._retention_checked = now
+            await self._db(self._erase_old_content)
 
     def _take_lease(self) -> bool:
         with self._writer.transaction() as conn:
@@ -307,12 +313,14 @@ class Worker:
 
     def _record(self, chunk: list[Outgoing], changes: list[queue.MessageChange], segment_rows: list[dict[str, Any]],
                 accounts: dict[int, Account], now: int) -> None:
-        history, reports = [], []
+        history, reports, ended = [], [], []
         for message, change in zip(chunk, changes, strict=True):
             previous = Status(message.status)
             if change.attempts_back and change.status is previous:
                 continue  # throttled, or still outside its window: nothing happened to it
             history.append((message.id, previous, change.status, change.error_code))
+            if change.status.final:
+                ended.append(message.id)
             self.counts[_OUTCOME_COUNTER.get(change.status, change.status.value)] += 1
             account = accounts.get(message.account_id)
             if account is not None and reported(change.status, message.reports, account):
@@ -322,6 +330,8 @@ class Worker:
             queue.record_attempts(conn, self.name, now, segment_rows, changes)
             repo.record_history(conn, history, now)
             repo.queue_reports(conn, reports)
+            if ended:  # those that never reached an SMSC get their credit back
+                policy.refund(conn, ended, now)
         if self._inbox:
             self._apply_inbox()
 
@@ -418,7 +428,7 @@ class Worker:
         accounts = self._accounts_in(conn, {t.account_id for t in targets.values()})
         touched: dict[tuple[int, int], tuple[Status, str | None]] = {}
         moved: dict[int, tuple[Status, str | None]] = {}
-        history, reports = [], []
+        history, reports, barred = [], [], []
         for receipt, segment in matched:
             target = targets.get(segment.message_id)
             status = receipt_status(receipt.state)
@@ -437,10 +447,14 @@ class Worker:
             if account is not None and reported(new, target.reports, account):
                 reports.append(repo.report_row(account, ReportKind.DR, now, message_id=target.id,
                                                status=new.value, error_code=receipt.error))
+            if account is not None and new in PERMANENT_FAILURES and receipt.error in account.suppress_codes:
+                barred.append(target.id)  # the network says this number is barred: stop sending to it
         queue.update_segments(conn, now, [(m, q, s, e) for (m, q), (s, e) in touched.items()])
         queue.update_statuses(conn, now, [(m, s, e) for m, (s, e) in moved.items()])
         repo.record_history(conn, history, now)
         repo.queue_reports(conn, reports)
+        if barred:
+            policy.suppress_recipients(conn, barred, "barred", now)
         return unmatched
 
     def _spellings(self, receipt: Receipt, any_spelling: bool) -> list[tuple[str, str]]:
@@ -501,6 +515,22 @@ class Worker:
             log.warning("worker %s: %d messages got no receipt within an hour after their validity; ended expired",
                         self.name, len(ended))
             self.counts["expired"] += len(ended)
+
+    def _erase_old_content(self) -> None:
+        """Erase the text of finished messages and of MOs older than their account's content retention, a pass of
+        at most RETENTION_PASS rows per transaction (metadata stays for reports and billing)."""
+        now = self.clock()
+        with self.store.read() as conn:
+            kept = policy.content_retention(conn)
+        for account_id, days in kept:
+            while True:
+                with self._writer.transaction() as conn:
+                    erased = policy.erase_content(conn, account_id, now - days * 86_400_000, RETENTION_PASS)
+                if erased:
+                    log.info("worker %s: erased the content of %d messages of account %d (older than %d days)",
+                             self.name, erased, account_id, days)
+                if erased < RETENTION_PASS:
+                    break
 
     def _sweep(self) -> None:
         """Drop receipts that never matched; deliver concatenated MOs whose missing parts never came."""

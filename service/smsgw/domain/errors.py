@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 
@@ -18,6 +19,8 @@ class ErrorCode(StrEnum):
     INVALID_VALIDITY = "invalid_validity"
     INVALID_SCHEDULE = "invalid_schedule"
     DUPLICATE = "duplicate"
+    INSUFFICIENT_CREDIT = "insufficient_credit"  # the account's balance does not cover it
+    SUPPRESSED = "suppressed"  # the recipient opted out (STOP) or is on the account's suppression list
     # The whole request is refused.
     TOO_MANY_MESSAGES = "too_many_messages"
     NO_MESSAGES = "no_messages"
@@ -25,6 +28,7 @@ class ErrorCode(StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     ADDRESS_NOT_ALLOWED = "address_not_allowed"
     NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"  # over the account's requests or messages per second: `RateLimited.retry_after`
 
 
 class GatewayError(Exception):
@@ -55,3 +59,16 @@ class MessageError(GatewayError):
 
 class RequestError(GatewayError):
     """The request as a whole is refused (too large, empty, unauthenticated)."""
+
+
+class RateLimited(RequestError):
+    """The account is over its requests or messages per second; it may try again after `retry_after` seconds."""
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, detail)
+        self.retry_after = retry_after
+
+    @property
+    def retry_after_header(self) -> str:
+        """Retry-After in whole seconds, as HTTP wants it (at least 1)."""
+        return str(max(1, math.ceil(self.retry_after)))

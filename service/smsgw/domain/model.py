@@ -23,6 +23,7 @@ class Status(StrEnum):
 
     ACCEPTED = "accepted"  # stored, due now
     SCHEDULED = "scheduled"  # stored, due later (send-at or send window)
+    HELD = "held"  # stored, over the account's per-recipient quota: waits for an operator to release or drop it
     SUBMITTED = "submitted"  # the SMSC took it
     BUFFERED = "buffered"  # intermediate: delivered to the network / buffered by the SMSC
     DELIVERED = "delivered"
@@ -39,7 +40,7 @@ class Status(StrEnum):
     @property
     def pending(self) -> bool:
         """Not yet handed to an SMSC: may still be cancelled."""
-        return self in (Status.ACCEPTED, Status.SCHEDULED)
+        return self in (Status.ACCEPTED, Status.SCHEDULED, Status.HELD)
 
 
 FINAL = frozenset(
@@ -52,6 +53,7 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     # ACCEPTED -> ACCEPTED is a retry (requeued with a later due time).
     Status.ACCEPTED: frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.SUBMITTED, *_NOT_SENT_ENDINGS}),
     Status.SCHEDULED: frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.SUBMITTED, *_NOT_SENT_ENDINGS}),
+    Status.HELD: frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.EXPIRED, Status.CANCELLED}),
     Status.SUBMITTED: frozenset({Status.BUFFERED, *PERMANENT_FAILURES, Status.DELIVERED}),
     Status.BUFFERED: frozenset({Status.BUFFERED, *PERMANENT_FAILURES, Status.DELIVERED}),
     **{s: frozenset() for s in FINAL},
@@ -186,6 +188,13 @@ class SubmitResult:
     replayed: bool = False  # the whole request repeated an earlier one's key
 
 
+# Opt-out words in English (the CTIA/Twilio set), Norwegian (STOPP, AVSLUTT, AVMELD) and Czech (KONEC, ODHLASIT),
+# and the words that opt back in.
+STOP_KEYWORDS = ("STOP", "STOPP", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT", "STOPALL", "AVSLUTT", "AVMELD",
+                 "KONEC", "ODHLASIT")
+START_KEYWORDS = ("START", "UNSTOP", "YES", "PAMELD", "ZACIT")
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """A customer account: its identity, credentials, limits and defaults. Read-only here; changed through the store."""
@@ -220,6 +229,18 @@ class Account:
     report_timeout: int = 10  # seconds the customer has to answer a callback
     report_header: str | None = None  # "Name: value" sent with every callback (an API key, a bearer token)
     report_secret: str | None = None  # HMAC-SHA256 key: callbacks carry a signature the customer can verify
+    credit_mode: str = "none"  # none | messages (one per message) | currency (segment_price per part, plus price)
+    segment_price: int = 0  # smallest currency unit per SMS part, in currency mode
+    request_rate: int = 0  # requests per second (0: no limit)
+    message_rate: int = 0  # messages per second (0: no limit)
+    recipient_quota: int = 0  # messages to one number within recipient_window before the rest are held (0: none)
+    recipient_window: int = 3600  # seconds
+    stop_keywords: tuple[str, ...] = STOP_KEYWORDS  # an MO that is one of these opts its sender out
+    start_keywords: tuple[str, ...] = START_KEYWORDS  # … and one of these opts it back in
+    stop_reply: str | None = None  # sent back to a phone that opted out
+    start_reply: str | None = None  # sent back to a phone that opted back in
+    suppress_codes: tuple[str, ...] = ()  # network error codes of a final DR that add the number to the suppressions
+    content_retention: int = 90  # days message text and MO content are kept (0: for ever)
 
 
 @dataclass(frozen=True, slots=True)

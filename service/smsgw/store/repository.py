@@ -49,7 +49,8 @@ def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 # --- accounts -------------------------------------------------------------------------------------------------
 
-_LIST_FIELDS = ("allowed_networks", "trusted_proxies", "client_certs", "allowed_originators", "intermediate_states")
+_LIST_FIELDS = ("allowed_networks", "trusted_proxies", "client_certs", "allowed_originators", "intermediate_states",
+                "stop_keywords", "start_keywords", "suppress_codes")
 
 
 def account_from_row(row: Row[Any] | Mapping[str, Any]) -> Account:
@@ -85,6 +86,18 @@ def account_from_row(row: Row[Any] | Mapping[str, Any]) -> Account:
         report_timeout=m["report_timeout"],
         report_header=m["report_header"],
         report_secret=m["report_secret"],
+        credit_mode=m["credit_mode"],
+        segment_price=m["segment_price"],
+        request_rate=m["request_rate"],
+        message_rate=m["message_rate"],
+        recipient_quota=m["recipient_quota"],
+        recipient_window=m["recipient_window"],
+        stop_keywords=tuple(m["stop_keywords"]),
+        start_keywords=tuple(m["start_keywords"]),
+        stop_reply=m["stop_reply"],
+        start_reply=m["start_reply"],
+        suppress_codes=tuple(m["suppress_codes"]),
+        content_retention=m["content_retention"],
     )
 
 
@@ -384,7 +397,7 @@ def cancel_pending(conn: Connection, account_id: int, batch_ref: str, now_ms: in
     The rows are locked first (FOR UPDATE on PostgreSQL; SQLite has one writer at a time), so a message a worker
     takes meanwhile is either waited for and then skipped, or cancelled before the worker sees it — never both.
     A message a worker holds (claimed, being sent) stays with the worker: what was sent stays sent."""
-    pending = [Status.ACCEPTED.value, Status.SCHEDULED.value]
+    pending = [Status.ACCEPTED.value, Status.SCHEDULED.value, Status.HELD.value]
     rows: list[Any] = []
     for chunk in chunks(batch_ids(conn, account_id, batch_ref)):
         rows += conn.execute(

@@ -62,6 +62,18 @@ accounts = Table(
     Column("report_timeout", Integer, nullable=False, server_default="10"),
     Column("report_header", Text),
     Column("report_secret", Text),
+    Column("credit_mode", String(10), nullable=False, server_default="none"),
+    Column("segment_price", Integer, nullable=False, server_default="0"),
+    Column("request_rate", Integer, nullable=False, server_default="0"),
+    Column("message_rate", Integer, nullable=False, server_default="0"),
+    Column("recipient_quota", Integer, nullable=False, server_default="0"),
+    Column("recipient_window", Integer, nullable=False, server_default="3600"),
+    Column("stop_keywords", JSON, nullable=False),
+    Column("start_keywords", JSON, nullable=False),
+    Column("stop_reply", Text),
+    Column("start_reply", Text),
+    Column("suppress_codes", JSON, nullable=False),
+    Column("content_retention", Integer, nullable=False, server_default="90"),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
@@ -140,6 +152,7 @@ messages = Table(
     # The worker that holds the message while it is being sent; its due_at is then the claim's end, after which
     # another worker may take it again (the first one died between submit and response: a possible duplicate).
     Column("claimed_by", String(64)),
+    Column("cost", BigInteger),  # credit charged when accepted (credit accounts); refunded if it never reaches an SMSC
     # The worker's queue: per priority, the due ones in due order.
     Index("ix_messages_queue", "priority", "due_at", sqlite_where=text("status IN ('accepted', 'scheduled')"),
           postgresql_where=text("status IN ('accepted', 'scheduled')")),
@@ -147,6 +160,7 @@ messages = Table(
     Index("ix_messages_account_client_ref", "account_id", "client_ref", sqlite_where=text("client_ref IS NOT NULL"),
           postgresql_where=text("client_ref IS NOT NULL")),
     Index("ix_messages_recipient", "recipient"),
+    Index("ix_messages_account_recipient", "account_id", "recipient", "created_at"),  # the per-recipient quota
     Index("ix_messages_account_id", "account_id", "id"),
 )
 
@@ -305,4 +319,25 @@ node_leases = Table(
     Column("node_id", Integer, primary_key=True, autoincrement=False),
     Column("holder", String(200), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+)
+
+# Prepaid credit of accounts whose credit_mode is not "none": in messages, or in the smallest currency unit.
+balances = Table(
+    "balances",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("balance", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Numbers an account may not send to: they texted STOP, an operator added them, or the network said barred.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("number", String(20), nullable=False),
+    Column("reason", String(16), nullable=False),  # stop | operator | barred
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "number"),
 )

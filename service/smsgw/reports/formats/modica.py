@@ -25,6 +25,7 @@ from .query import with_query
 STATUS_WORDS: Mapping[Status, str] = {
     Status.ACCEPTED: "submitted",
     Status.SCHEDULED: "submitted",
+    Status.HELD: "frozen",  # held for an operator (per-recipient quota): Modica's "a transient error has frozen it"
     Status.SUBMITTED: "submitted",
     Status.BUFFERED: "sent",
     Status.DELIVERED: "received",

@@ -26,6 +26,7 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 STATUS_WORDS: Mapping[Status, str] = {
     Status.ACCEPTED: "BUFFERED",
     Status.SCHEDULED: "BUFFERED",
+    Status.HELD: "BUFFERED",
     Status.SUBMITTED: "BUFFERED",
     Status.BUFFERED: "BUFFERED",
     Status.DELIVERED: "DELIVERED",

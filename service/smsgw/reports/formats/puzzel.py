@@ -53,6 +53,7 @@ STATUS_CODES: Mapping[Status, tuple[int, str]] = {
     # Never reported (nothing has happened yet); here so that every status has a code.
     Status.ACCEPTED: (_IN_PROGRESS, "Message enqueued for sending"),
     Status.SCHEDULED: (_IN_PROGRESS, "Message enqueued for sending"),
+    Status.HELD: (_IN_PROGRESS, "Message held until approved (quota exceeded)"),
 }
 
 # Our own error codes (set by the delivery worker, never by a network) that a §3.2 code names more exactly.

@@ -23,7 +23,8 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Rapporto's SMS statuses: 0 handed to the operator (not final), 2 delivered, 5 not delivered (9, read, is for
 # messengers). Anything not final is 0, Rapporto has no other intermediate value; every permanent failure is 5.
 STATUS_NUMBERS: Mapping[Status, int] = {
-    **dict.fromkeys((Status.ACCEPTED, Status.SCHEDULED, Status.SUBMITTED, Status.BUFFERED), 0),
+    **dict.fromkeys((Status.ACCEPTED, Status.SCHEDULED, Status.HELD, Status.SUBMITTED, Status.BUFFERED),
+                     0),
     Status.DELIVERED: 2,
     **dict.fromkeys((Status.UNDELIVERABLE, Status.EXPIRED, Status.REJECTED, Status.FAILED, Status.CANCELLED), 5),
 }

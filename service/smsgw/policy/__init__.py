@@ -1,0 +1,1 @@
+"""Account policy: credit, rate limits, per-recipient quota, opt-out, retention, usage."""
