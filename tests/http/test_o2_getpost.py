@@ -430,6 +430,7 @@ def test_a_receive_confirm_cycle_hands_out_each_item_until_confirmed(
 
 @pytest.mark.parametrize("status, code, kind", [
     (Status.DELIVERED, "ISUC_005", "SUCCESS"), (Status.BUFFERED, "ISUC_010", "SUCCESS"),
+    (Status.SUBMITTED, "ISUC_010", "SUCCESS"),  # for accounts that also hear of "submitted": O2's one middle stage
     (Status.UNDELIVERABLE, "EAPL_101", "APPL_ERROR"), (Status.EXPIRED, "EAPL_102", "APPL_ERROR"),
     (Status.REJECTED, "EAPL_103", "APPL_ERROR"), (Status.FAILED, "EAPL_104", "APPL_ERROR"),
 ])

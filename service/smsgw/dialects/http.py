@@ -9,6 +9,8 @@ from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from ..domain.errors import GatewayError, RateLimited
+
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", ""})
 
@@ -58,3 +60,9 @@ def plain(body: str, status: int = 200, headers: Mapping[str, str] | None = None
 
 def client_address(request: Request) -> str:
     return str(request.environ.get("REMOTE_ADDR", "?"))
+
+
+def retry_after(error: GatewayError | None) -> dict[str, str]:
+    """The Retry-After header for a rate-limited request (whole seconds, at least 1); no header for anything else.
+    Every face sends it with its own refusal, whatever status code that refusal has."""
+    return {"Retry-After": error.retry_after_header} if isinstance(error, RateLimited) else {}

@@ -4,6 +4,13 @@ The body is the message id alone on success and `ERROR <description>` otherwise.
 every error with HTTP 500; `version=2` with 401 for credentials and 400 for the rest — the table of the vendor's page.
 The three documented descriptions keep the vendor's exact words, since clients compare them; the errors the page does
 not list follow the same shape (`Invalid <name> parameter: <why>`).
+
+Account policy: a message the prepaid balance does not cover is `Failed to queue message` (the vendor's "unable to
+create the message"); a destination that opted out is the same description, the one documented for a destination
+the gateway will not send to, followed by the reason (`Failed to queue message: destination opted out`), so that a
+client comparing the prefix still knows it. A request over the application's rate is HTTP 429 `ERROR Too many
+requests…` with Retry-After (the vendor's table has no rate code; version 1 keeps its one error status, 500, and the
+same Retry-After). A message held over the per-recipient quota is stored and answered with its id, as any other.
 """
 
 from __future__ import annotations
@@ -16,17 +23,19 @@ from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from ..domain.errors import ErrorCode, MessageError, RequestError
+from ..domain.errors import ErrorCode, MessageError, RateLimited, RequestError
 from ..domain.model import Account, MessageSpec, Outcome, SubmitRequest
 from ..domain.numbers import NumberFormat
 from ..domain.validity import parse_timestamp
 from ..services import Services
-from .http import Contradiction, client_address, params, plain, single
+from .http import Contradiction, client_address, params, plain, retry_after, single
 
 log = logging.getLogger(__name__)
 
 AUTH_FAILED = "Invalid authentication information"
 QUEUE_FAILED = "Failed to queue message"
+OPTED_OUT = f"{QUEUE_FAILED}: destination opted out"
+TOO_MANY = "Too many requests"
 MAX_REFERENCE = 50  # characters, as the vendor's page says
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -35,11 +44,13 @@ class _Refused(Exception):
     """A request answered with `ERROR <description>`; `status` is the version 2 code (version 1 answers 500).
     `reason` is what the log says, when it says more than the description."""
 
-    def __init__(self, description: str, status: int = 400, reason: str | None = None) -> None:
+    def __init__(self, description: str, status: int = 400, reason: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(description)
         self.description = description
         self.status = status
         self.reason = reason or description
+        self.headers = headers or {}
 
 
 class Modica:
@@ -67,7 +78,7 @@ class Modica:
             log.info("modica: refused application=%r from %s: %s", values.get("application"),
                      client_address(request), refused.reason)
             # Version 1 answers every error with 500; an unknown version is not version 1, so its caller gets the 400.
-            return plain(f"ERROR {refused.description}", 500 if version == "1" else refused.status)
+            return plain(f"ERROR {refused.description}", 500 if version == "1" else refused.status, refused.headers)
         return plain(str(message_id))
 
     def _account(self, request: Request, values: MultiDict[str, str]) -> Account:
@@ -85,7 +96,9 @@ class Modica:
             reason = f"{outcome.error.code.value}: {outcome.error.detail}"
             if outcome.error.code is ErrorCode.INVALID_VALIDITY:
                 raise _Refused(f"Invalid expires parameter: {outcome.error.detail}", reason=reason)
-            raise _Refused(QUEUE_FAILED, reason=reason)
+            if outcome.error.code is ErrorCode.SUPPRESSED:
+                raise _Refused(OPTED_OUT, reason=reason)
+            raise _Refused(QUEUE_FAILED, reason=reason)  # an invalid destination, insufficient credit, …
         assert outcome.message_id is not None
         return outcome.message_id
 
@@ -97,6 +110,9 @@ class Modica:
             reason = f"{error.code.value}: {error.detail}"
             if error.code is ErrorCode.ACCOUNT_DISABLED:  # disabled between authentication and submit
                 raise _Refused(AUTH_FAILED, 401, reason) from None
+            if isinstance(error, RateLimited):
+                raise _Refused(f"{TOO_MANY}: {error.detail}; retry after {error.retry_after_header} s", 429, reason,
+                               retry_after(error)) from None
             raise _Refused(QUEUE_FAILED, reason=reason) from None
         return result.outcomes[0]
 

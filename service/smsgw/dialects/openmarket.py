@@ -5,6 +5,12 @@ OpenMarket's reply bodies and error list are not public, so ours are defined her
 `OK <smsid>`; `bulksend` one line per recipient in request order, `<msisdn> OK <smsid>` or
 `<msisdn> ERROR <code> <text>`; a refused request gets one `ERROR <code> <text>` line with HTTP 401 (credentials) or
 400. The numbered codes are `Code` below.
+
+Account policy: a message the prepaid balance does not cover is `ERROR 18`, a recipient who opted out `ERROR 19`
+(in bulksend, on that recipient's line: the others go on). A request over the account's rate is refused whole with
+HTTP 429 and Retry-After, `ERROR 6 …` (429, not 503: the gateway is not unavailable, this account is sending too
+fast, and nothing was stored, so the same request, submitid included, can be sent again). A message held over the
+per-recipient quota is stored and answered `OK <smsid>` like any other.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from ..domain.encoding import ParsingType
-from ..domain.errors import ErrorCode, MessageError, RequestError
+from ..domain.errors import ErrorCode, MessageError, RateLimited, RequestError
 from ..domain.model import (
     MAX_MESSAGES_PER_REQUEST,
     Account,
@@ -36,7 +42,7 @@ from ..domain.model import (
 )
 from ..domain.numbers import NumberFormat
 from ..services import Services
-from .http import Contradiction, client_address, flag, params, plain, single
+from .http import Contradiction, client_address, flag, params, plain, retry_after, single
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ class Code(IntEnum):
     INVALID_PARAMETER = 3
     CONFLICTING_PARAMETERS = 4
     RECIPIENT_COUNT = 5
+    TOO_MANY_REQUESTS = 6  # over the account's requests or messages per second: HTTP 429, Retry-After
     INVALID_RECIPIENT = 10
     INVALID_ORIGINATOR = 11
     ORIGINATOR_NOT_ALLOWED = 12
@@ -61,6 +68,8 @@ class Code(IntEnum):
     INVALID_BINARY = 15
     INVALID_VALIDITY = 16
     INVALID_MESSAGE = 17
+    INSUFFICIENT_CREDIT = 18  # the account's prepaid balance does not cover the message
+    RECIPIENT_OPTED_OUT = 19  # the recipient sent STOP, or is on the account's suppression list
 
 
 _MESSAGE_CODES = {
@@ -72,6 +81,8 @@ _MESSAGE_CODES = {
     ErrorCode.INVALID_BINARY: Code.INVALID_BINARY,
     ErrorCode.INVALID_VALIDITY: Code.INVALID_VALIDITY,
     ErrorCode.INVALID_SCHEDULE: Code.INVALID_VALIDITY,
+    ErrorCode.INSUFFICIENT_CREDIT: Code.INSUFFICIENT_CREDIT,
+    ErrorCode.SUPPRESSED: Code.RECIPIENT_OPTED_OUT,
 }
 _AUTH_CODES = frozenset({ErrorCode.AUTH_FAILED, ErrorCode.ACCOUNT_DISABLED, ErrorCode.ADDRESS_NOT_ALLOWED})
 
@@ -80,14 +91,19 @@ class _Refused(Exception):
     """The whole request is refused with one `ERROR <code> <text>` line; `reason` is what the log says, when it
     says more than the text."""
 
-    def __init__(self, code: Code, text: str, reason: str | None = None) -> None:
+    def __init__(self, code: Code, text: str, reason: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(text)
         self.code = code
         self.text = text
         self.reason = reason or text
+        self.headers = headers or {}
 
     def response(self) -> Response:
-        return plain(_error(self.code, self.text), 401 if self.code is Code.AUTHENTICATION_FAILED else 400)
+        return plain(_error(self.code, self.text), _HTTP_STATUS.get(self.code, 400), self.headers)
+
+
+_HTTP_STATUS = {Code.AUTHENTICATION_FAILED: 401, Code.TOO_MANY_REQUESTS: 429}
 
 
 _Work = Callable[[Account, MultiDict[str, str], str], Response]  # (account, parameters, client address)
@@ -161,6 +177,9 @@ class OpenMarket:
                 raise _Refused(Code.AUTHENTICATION_FAILED, "Authentication failed", reason) from None
             if error.field == "key":
                 raise _Refused(Code.INVALID_PARAMETER, f"Invalid submitid: {error.detail}", reason) from None
+            if isinstance(error, RateLimited):
+                raise _Refused(Code.TOO_MANY_REQUESTS, f"Too many requests: {error.detail}; retry after "
+                               f"{error.retry_after_header} s", reason, retry_after(error)) from None
             raise _Refused(Code.RECIPIENT_COUNT, error.detail, reason) from None
         if result.replayed:
             log.info("openmarket: account=%s from %s repeated submitid %r: first result replayed", account.name,

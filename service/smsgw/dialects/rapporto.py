@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta, timezone
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
@@ -35,7 +35,7 @@ from ..domain.model import (
 from ..domain.numbers import NumberFormat
 from ..domain.validity import SendWindow
 from ..services import Services
-from .http import Contradiction, client_address, params, plain, single
+from .http import Contradiction, client_address, params, plain, retry_after, single
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +53,23 @@ _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _PRIORITIES = {"0": Priority.LOW, "1": Priority.NORMAL, "2": Priority.HIGH}
 
 # Rapporto's status numbers: 0 handed to the operator (not final), 2 delivered, 5 not delivered. A message we have
-# not yet handed over is also "not final": Rapporto's clients know no other value.
+# not yet handed over (accepted, scheduled, or held over the per-recipient quota) is also "not final": Rapporto's
+# clients know no other value.
 _STATUS_NUMBERS = {
     Status.DELIVERED: 2,
     **dict.fromkeys((Status.UNDELIVERABLE, Status.EXPIRED, Status.REJECTED, Status.FAILED, Status.CANCELLED), 5),
 }
 
 # The core's reasons for refusing a message, as Rapporto's status codes and texts; the rest are 400.
+# A recipient who opted out (STOP) or is on the account's suppression list is refused like a number Rapporto cannot
+# send to: 406 is the documented status for "this clientId", and its partners already stop sending to it. A message
+# held over the per-recipient quota is not refused: Rapporto has no such status, so it is OK with its id (the
+# status inquiry says 0, not final, until an operator releases or drops it).
 _REFUSALS = {
     ErrorCode.INVALID_RECIPIENT: (406, "Cannot send to this clientId"),
+    ErrorCode.SUPPRESSED: (406, "Cannot send to this clientId"),
+    ErrorCode.INSUFFICIENT_CREDIT: (402, "Prepaid balance exhausted"),  # Rapporto: "don't retry"
+    ErrorCode.RATE_LIMITED: (408, "Rate exceeded"),  # Rapporto: "retry slower"; with Retry-After
     ErrorCode.TOO_LONG: (414, "Message too long"),
     ErrorCode.DUPLICATE: (409, "Duplicate message"),
     ErrorCode.AUTH_FAILED: (401, "Invalid password"),
@@ -73,17 +81,22 @@ _REFUSALS = {
 class _Refused(Exception):
     """A request Rapporto would refuse: its status code, the text the partner sees, and why (for the log)."""
 
-    def __init__(self, status: int, text: str, why: str | None = None) -> None:
+    def __init__(self, status: int, text: str, why: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         super().__init__(text)
         self.status = status
         self.text = text
         self.why = why or text
+        self.headers = dict(headers or {})
 
     @classmethod
     def from_core(cls, error: GatewayError) -> _Refused:
         status, text = _REFUSALS.get(error.code, (400, "Invalid parameters"))
         shown = text if status in (401, 403) else f"{text}: {error.detail}"
-        return cls(status, shown, f"{error.code.value}: {error.detail}")
+        headers = retry_after(error)
+        if headers:
+            shown += f"; retry after {headers['Retry-After']} s"
+        return cls(status, shown, f"{error.code.value}: {error.detail}", headers)
 
 
 class Rapporto:
@@ -296,6 +309,6 @@ def _reply(form: MultiDict[str, str], line: str, payload: Sequence[tuple[str, st
 def _refusal(request: Request, form: MultiDict[str, str], refused: _Refused) -> Response:
     log.info("rapporto %s refused: account=%r client=%s status=%d: %s", request.path, form.get("serviceId"),
              client_address(request), refused.status, refused.why)
-    if _wants_xml(form):
-        return Response(_xml(refused.status, refused.text), mimetype="application/xml")
-    return plain(refused.text, refused.status)
+    if _wants_xml(form):  # HTTP 200; the status is the XML's <code> (a Retry-After header all the same)
+        return Response(_xml(refused.status, refused.text), mimetype="application/xml", headers=refused.headers)
+    return plain(refused.text, refused.status, refused.headers)

@@ -384,7 +384,7 @@ def pending_batches(conn: Connection, account_id: int) -> list[tuple[str, int]]:
     rows = conn.execute(
         select(messages.c.batch_ref, func.count())
         .where(messages.c.account_id == account_id,
-               messages.c.status.in_([Status.ACCEPTED.value, Status.SCHEDULED.value]))
+               messages.c.status.in_([Status.ACCEPTED.value, Status.SCHEDULED.value, Status.HELD.value]))
         .group_by(messages.c.batch_ref)
         .order_by(messages.c.batch_ref)
     )

@@ -68,6 +68,12 @@ ORIGINATOR_NOT_ALLOWED = ResponseCode("EAPL_001", _P, "Odesilatel neni povolen",
                                       "fromNumber is not allowed for this business application")
 DUPLICATE = ResponseCode("EAPL_002", _P, "Duplicitni zprava", "Duplicate message")
 NOT_FOUND = ResponseCode("EAPL_003", _P, "Zprava nenalezena", "No such message")
+# Account policy. O2's public material has no code for these; APPL_ERROR is its type for "a negative result of
+# processing the message", and each gets its own code so that a business application can tell them apart.
+NO_CREDIT = ResponseCode("EAPL_004", _P, "Nedostatecny kredit", "The prepaid credit does not cover the message")
+OPTED_OUT = ResponseCode("EAPL_005", _P, "Prijemce odmitl zpravy",
+                         "The recipient has opted out of this business application's messages")
+THROTTLED = ResponseCode("EAPL_006", _P, "Prilis mnoho pozadavku", "Too many requests")  # HTTP 429, Retry-After
 UNDELIVERABLE = ResponseCode("EAPL_101", _P, "Zpravu nelze dorucit", "Message could not be delivered")
 EXPIRED = ResponseCode("EAPL_102", _P, "Zprave vyprsela platnost", "Message expired before delivery")
 REJECTED = ResponseCode("EAPL_103", _P, "Zprava odmitnuta siti", "Message rejected by the network")
@@ -93,10 +99,17 @@ FOR_ERROR: Mapping[ErrorCode, ResponseCode] = {
     ErrorCode.ACCOUNT_DISABLED: NOT_AUTHORIZED,
     ErrorCode.ADDRESS_NOT_ALLOWED: NOT_AUTHORIZED,
     ErrorCode.NOT_FOUND: NOT_FOUND,
+    ErrorCode.INSUFFICIENT_CREDIT: NO_CREDIT,
+    ErrorCode.SUPPRESSED: OPTED_OUT,
+    ErrorCode.RATE_LIMITED: THROTTLED,
 }
 
 # A delivery report's status, as the report's code: ISUC_010 is the intermediate stage, ISUC_005 the final one.
+# (A message held over the per-recipient quota has no report of its own: `send` answered ISUC_001, and it is reported
+# when it is delivered or, dropped by an operator, cancelled.)
+# O2 has one intermediate stage, so an account that also hears of "submitted" (the SMSC took it) gets ISUC_010 for it.
 FOR_REPORT: Mapping[Status, ResponseCode] = {
+    Status.SUBMITTED: BUFFERED,
     Status.BUFFERED: BUFFERED,
     Status.DELIVERED: DELIVERED,
     Status.UNDELIVERABLE: UNDELIVERABLE,

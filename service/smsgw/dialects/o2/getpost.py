@@ -21,11 +21,11 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from ...auth import client_from_environ
-from ...domain.errors import GatewayError
+from ...domain.errors import GatewayError, RateLimited
 from ...domain.model import Account, MessageSpec, Priority, ReportItem, ReportKind, ReportMask, SubmitRequest
 from ...domain.numbers import NumberFormat
 from ...services import Services
-from ..http import Contradiction, client_address, flag, params, plain, single
+from ..http import Contradiction, client_address, flag, params, plain, retry_after, single
 from . import codes
 from .codes import ResponseCode, ResponseType
 
@@ -43,6 +43,8 @@ _HTTP_STATUS = {
     ResponseType.APPL_ERROR: 400,
     ResponseType.INTERNAL_ERROR: 500,
 }
+# Codes whose HTTP status says more than their type's.
+_CODE_STATUS = {codes.NOT_FOUND.code: 404, codes.THROTTLED.code: 429}
 _LINE_BREAK = re.compile(r"\r\n|[\r\n]")
 
 Fields = Sequence[tuple[str, str | None]]
@@ -51,11 +53,13 @@ Fields = Sequence[tuple[str, str | None]]
 class _Refused(Exception):
     """A request O2 would refuse: its response code, what the caller is told, and why (for the log)."""
 
-    def __init__(self, code: ResponseCode, detail: str | None = None, why: str | None = None) -> None:
+    def __init__(self, code: ResponseCode, detail: str | None = None, why: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(code.code)
         self.code = code
         self.detail = detail
         self.why = why or detail or code.english
+        self.headers = headers or {}
 
 
 class GetPost:
@@ -82,8 +86,8 @@ class GetPost:
         except _Refused as refused:
             log.info("o2 GP refused: baID=%r client=%s action=%r %s: %s", ba_id, client_address(request),
                      form.get("action"), refused.code.code, refused.why)
-            status = 404 if refused.code is codes.NOT_FOUND else _HTTP_STATUS[refused.code.type]
-            return plain(_body(_response(refused.code, ba_id, refused.detail)), status)
+            status = _CODE_STATUS.get(refused.code.code) or _HTTP_STATUS[refused.code.type]
+            return plain(_body(_response(refused.code, ba_id, refused.detail)), status, refused.headers)
 
     def _authorise(self, request: Request, ba_id: str) -> Account:
         auth = self.services.auth
@@ -116,7 +120,10 @@ class GetPost:
             result = self.services.gateway.submit(account, SubmitRequest(
                 [spec], number_format=NumberFormat.INTERNATIONAL, face="o2-getpost"))
         except GatewayError as error:
-            raise _Refused(codes.FOR_ERROR[error.code], error.detail) from None
+            detail = error.detail
+            if isinstance(error, RateLimited):
+                detail += f"; retry after {error.retry_after_header} s"
+            raise _Refused(codes.FOR_ERROR[error.code], detail, headers=retry_after(error)) from None
         outcome = result.outcomes[0]
         if outcome.error is not None:
             raise _Refused(codes.FOR_ERROR[outcome.error.code], outcome.error.detail)

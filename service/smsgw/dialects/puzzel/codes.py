@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
-from ...domain.errors import ErrorCode, GatewayError
+from ...domain.errors import ErrorCode, GatewayError, RateLimited
 from ...domain.numbers import OriginatorType
 
 REQUEST_NS = "http://chimera.intele.com/gw/xsd/SMSGateway/Request/2013/02"
@@ -40,6 +40,22 @@ _BY_ERROR = {
     # Puzzel: "the originator can only be overridden when price = 0": an operation the service may not do.
     ErrorCode.ORIGINATOR_NOT_ALLOWED: StatusCode.ILLEGAL_ACTION,
     ErrorCode.DUPLICATE: StatusCode.ERROR_NOT_UNIQUE,
+    # Puzzel documents no code for an exhausted prepaid balance or an opted-out recipient. Neither is a syntax error
+    # (the client would look for a bad parameter) nor QUOTA_EXCEEDED (that message is kept, these are not): the
+    # service may not send this message, so ILLEGAL_ACTION ("operation not allowed"), with a statusMessage saying
+    # which it is.
+    ErrorCode.INSUFFICIENT_CREDIT: StatusCode.ILLEGAL_ACTION,
+    ErrorCode.SUPPRESSED: StatusCode.ILLEGAL_ACTION,
+    # Over the service's requests or messages per second: the request is answered with HTTP 429 and Retry-After, and
+    # every message with INTERNAL_ERROR, the one code of 1–6 that clients take as "not processed, send it again
+    # later" (ILLEGAL_ACTION would read as final, and the messages would be lost); statusMessage says it is the rate.
+    ErrorCode.RATE_LIMITED: StatusCode.INTERNAL_ERROR,
+}
+# Refusals whose statusMessage says what happened rather than which parameter is wrong.
+_PLAIN = {
+    ErrorCode.INSUFFICIENT_CREDIT: "Insufficient credit",
+    ErrorCode.SUPPRESSED: "Recipient opted out",
+    ErrorCode.RATE_LIMITED: "Too many requests",
 }
 
 # The core's field names as Puzzel's request spells them, so that statusMessage names the parameter at fault.
@@ -72,7 +88,13 @@ class PuzzelError(Exception):
     @classmethod
     def from_core(cls, error: GatewayError) -> PuzzelError:
         status = _BY_ERROR.get(error.code, StatusCode.SYNTAX_ERROR)
-        return cls(status, parameter_name(error.field), error.detail)
+        heading = _PLAIN.get(error.code)
+        if heading is None:
+            return cls(status, parameter_name(error.field), error.detail)
+        detail = f"{heading}: {error.detail}"
+        if isinstance(error, RateLimited):
+            detail += f"; nothing was sent: send again after {error.retry_after_header} s"
+        return cls(status, "", detail)
 
     @property
     def text(self) -> str:
@@ -80,6 +102,13 @@ class PuzzelError(Exception):
         if self.status is StatusCode.ACCESS_ERROR:
             return ACCESS_DENIED  # the log says which check failed; the caller learns nothing more
         return f"{self.parameter}: {self.detail}" if self.parameter else self.detail
+
+
+def held(quota: int, window_s: int) -> str:
+    """The statusMessage of a message held over the per-recipient quota (QUOTA_EXCEEDED, Puzzel's spam filter: too
+    many messages to one MSISDN). Unlike the other refusals the message is stored and has its messageId."""
+    return (f"Message held: more than {quota} messages to this recipient within {window_s} s; it is sent once an "
+            f"operator approves it")
 
 
 def parameter_name(core_field: str | None) -> str:

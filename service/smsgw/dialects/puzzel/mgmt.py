@@ -17,7 +17,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from ...domain.errors import ErrorCode, GatewayError, RequestError
-from ...domain.model import Account, BatchStatus
+from ...domain.model import Account, BatchStatus, Status
 from ...services import Services
 from ..http import client_address
 from .codes import MGMT_NS_V10, MGMT_NS_V11, message_id, xml_text
@@ -129,8 +129,10 @@ def _json_wanted(request: Request) -> bool:
 
 
 def _batch_json(batch: BatchStatus) -> dict[str, Any]:
-    # Nothing is ever held for manual approval here (there is no spam filter), so onHold is 0.
-    return {"clientBatchReference": batch.batch_ref, "totalSize": batch.pending, "onHold": 0}
+    # totalSize: the messages not yet sent (a stop cancels them all); onHold: those of them held over the service's
+    # per-recipient quota, waiting for an operator (Puzzel's spam filter, status 24 when they were sent).
+    return {"clientBatchReference": batch.batch_ref, "totalSize": batch.pending,
+            "onHold": batch.by_status.get(Status.HELD, 0)}
 
 
 def _batch_xml(parent: etree._Element, batch: BatchStatus) -> None:

@@ -14,14 +14,14 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from lxml import etree
 
 from ...domain.encoding import ParsingType
-from ...domain.errors import MessageError, RequestError
+from ...domain.errors import MessageError, RateLimited, RequestError
 from ...domain.model import (
     MAX_MESSAGES_PER_REQUEST,
     IdempotencyKey,
@@ -30,12 +30,13 @@ from ...domain.model import (
     Outcome,
     Priority,
     ReportMask,
+    Status,
     SubmitRequest,
 )
 from ...domain.numbers import NumberFormat
 from ...domain.validity import parse_window, puzzel_validity
 from ...services import Services
-from ..http import flag
+from ..http import flag, retry_after
 from .codes import (
     ENQUEUED,
     INTERNAL,
@@ -43,6 +44,7 @@ from .codes import (
     MessageStatus,
     PuzzelError,
     StatusCode,
+    held,
     message_id,
     originator_type,
 )
@@ -97,6 +99,8 @@ class ParsedRequest:
 class Reply:
     batch_ref: str
     statuses: Sequence[MessageStatus]
+    http_status: int = 200  # 429 when the whole request is over the service's rate
+    headers: Mapping[str, str] = field(default_factory=dict)  # Retry-After with a 429
 
 
 def unreadable_reply(error: Unreadable) -> Reply:
@@ -437,7 +441,10 @@ def send(services: Services, environ: Mapping[str, Any], parsed: ParsedRequest, 
                 specs, batch_ref=batch_ref, number_format=NumberFormat.INTERNATIONAL, face=face))
         except RequestError as error:
             log.info("puzzel %s: account %s from %s refused: %s", face, account.name, client, error.detail)
-            return _everyone(parsed, PuzzelError.from_core(error), batch_ref)
+            reply = _everyone(parsed, PuzzelError.from_core(error), batch_ref)
+            if isinstance(error, RateLimited):  # nothing was stored: HTTP says so, and when to send again
+                return Reply(reply.batch_ref, reply.statuses, 429, retry_after(error))
+            return reply
         except Exception:
             log.exception("puzzel %s: account %s: submit failed", face, account.name)
             return _everyone(parsed, PuzzelError(StatusCode.INTERNAL_ERROR, "", INTERNAL), batch_ref)
@@ -448,14 +455,18 @@ def send(services: Services, environ: Mapping[str, Any], parsed: ParsedRequest, 
         refusal: PuzzelError | None
         if isinstance(message, Refused):
             refusal, recipient, client_ref, shown_id = message.error, message.recipient, message.client_ref, None
+            on_hold = False
         else:
             outcome = next(submitted)
             recipient, client_ref = outcome.recipient, message.client_ref
             refusal = None if outcome.error is None else PuzzelError.from_core(outcome.error)
             shown_id = None if outcome.message_id is None else message_id(outcome.message_id)
+            on_hold = outcome.status is Status.HELD  # accepted and stored, waiting for an operator
         if refusal is None:
-            statuses.append(MessageStatus(index, StatusCode.MESSAGE_DELIVERED_OK, ENQUEUED, recipient, client_ref,
-                                          shown_id))
+            # A held message has its messageId like an enqueued one, but QUOTA_EXCEEDED: Puzzel's spam filter.
+            status, text = ((StatusCode.QUOTA_EXCEEDED, held(account.recipient_quota, account.recipient_window))
+                            if on_hold else (StatusCode.MESSAGE_DELIVERED_OK, ENQUEUED))
+            statuses.append(MessageStatus(index, status, text, recipient, client_ref, shown_id))
             continue
         log.info("puzzel %s: account %s from %s: message %d refused (%d): %s", face, account.name, client, index,
                  refusal.status, refusal.text)

@@ -4,7 +4,8 @@ POST takes JSON, XML or a web form (by Content-Type); GET takes the same fields 
 (`message[0].recipient`, `message[0].settings.parameter[0].key`, …). The reply is XML unless `Accept` prefers JSON:
 HTTP 200 with one messageStatus per message, in request order. A request with no message to answer for (an
 unreadable body, no `message`, keys outside Puzzel's notation) gets HTTP 400 — 415 for an unknown Content-Type —
-with one SYNTAX_ERROR messageStatus saying why.
+with one SYNTAX_ERROR messageStatus saying why. A request over the service's requests or messages per second gets
+HTTP 429 with Retry-After, every message INTERNAL_ERROR (nothing was stored: send it again then).
 """
 
 from __future__ import annotations
@@ -169,12 +170,13 @@ def _lists(node: Any, path: str = "") -> Any:
 # --- answering -----------------------------------------------------------------------------------------------------
 
 
-def _render(request: Request, reply: Reply, status: int = 200) -> Response:
+def _render(request: Request, reply: Reply, status: int | None = None) -> Response:
     offers = _OFFERS["GET" if request.method == "GET" else "POST"]
     mimetype = request.accept_mimetypes.best_match(offers, default=offers[0])
+    code, headers = status or reply.http_status, dict(reply.headers)
     if mimetype == "application/json":
-        return Response(json.dumps(_json_reply(reply)), status, mimetype=mimetype)
-    return Response(_xml_reply(reply), status, mimetype=mimetype)
+        return Response(json.dumps(_json_reply(reply)), code, mimetype=mimetype, headers=headers)
+    return Response(_xml_reply(reply), code, mimetype=mimetype, headers=headers)
 
 
 def _json_reply(reply: Reply) -> dict[str, Any]:
