@@ -1,20 +1,23 @@
-"""The `smsgw` command: serve, migrate, manage accounts and numbers, send, look at messages, inspect texts.
+"""The `smsgw` command: serve, migrate, manage accounts and numbers, send, look at messages, inspect texts, and the
+account policy (credit, held messages, suppressions, usage).
 
 Results go to standard output (`send` prints the message id alone); everything else goes to standard error.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 import click
@@ -484,9 +487,13 @@ def account_show(ctx: click.Context, name: str, as_json: bool) -> None:
     """One account's settings and numbers."""
     services = _open(ctx)
     try:
-        data = _account_dict(services.accounts.get(name), services.accounts.numbers(name))
+        acct = services.accounts.get(name)
+        data = _account_dict(acct, services.accounts.numbers(name))
     except GatewayError as error:
         _fail(error.detail)
+    # The balance only means something while credit is enforced; the key is always there (null otherwise).
+    balance = services.gateway.balance(acct) if acct.credit_mode != "none" else None
+    data = {**{k: v for k, v in data.items() if k != "numbers"}, "balance": balance, "numbers": data["numbers"]}
     if as_json:
         _print_json(data)
         return
@@ -496,6 +503,36 @@ def account_show(ctx: click.Context, name: str, as_json: bool) -> None:
         elif isinstance(value, list | tuple):
             value = ", ".join(str(v) for v in value)
         click.echo(f"{key:<24} {'' if value is None else value}")
+
+
+MAX_CREDIT = 10**15  # per top-up: far above any real one, far below the 64-bit balance column
+_AMOUNT = re.compile(r"[+-]?[0-9]+")
+
+
+@account.command("credit", context_settings={"ignore_unknown_options": True})  # lets `-20` be an argument
+@click.argument("name")
+@click.argument("amount")
+@click.pass_context
+def account_credit(ctx: click.Context, name: str, amount: str) -> None:
+    """Top up (+500, 100) or take from (-20) account NAME's prepaid balance; prints the new balance."""
+    if not _AMOUNT.fullmatch(amount.strip()):
+        _fail(f"AMOUNT is a whole number of credit units, like +500, 100 or -20; got {amount!r}")
+    change = int(amount)
+    if change == 0:
+        _fail("AMOUNT 0 changes nothing")
+    if abs(change) > MAX_CREDIT:
+        _fail(f"AMOUNT is at most {MAX_CREDIT:,} either way")
+    services = _open(ctx)
+    acct = _account(services, name)
+    left = services.gateway.credit(acct, change)
+    click.echo(str(left))
+    click.echo(f"account {name}: {change:+d}, balance {left}", err=True)
+    if acct.credit_mode == "none":
+        click.echo(f"note: credit is not enforced while account {name}'s credit_mode is none (set it with "
+                   f"`smsgw account set {name} --credit-mode messages` or `currency`)", err=True)
+    elif left < 0:
+        click.echo(f"note: the balance is negative; account {name}'s messages are refused until it is topped up",
+                   err=True)
 
 
 @main.group()
@@ -699,3 +736,158 @@ def inspect(text: str, parsing_type: str, as_json: bool) -> None:
         click.echo(f"replaced   {'  '.join(f'{a}→{b}' for a, b in prepared.replaced)}")
     if prepared.text != text:
         click.echo(f"sent as    {prepared.text}")
+
+
+# --- account policy: held messages, suppressions, usage -------------------------------------------------------
+
+
+def _account(services: Services, name: str) -> Account:
+    try:
+        return services.accounts.get(name)
+    except GatewayError as error:
+        _fail(error.detail)
+        raise
+
+
+@main.group()
+def held() -> None:
+    """Messages held over an account's per-recipient quota (--recipient-quota), waiting for an operator."""
+
+
+@held.command("list")
+@click.option("--account", "account_name", default=None)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def held_list(ctx: click.Context, account_name: str | None, limit: int, as_json: bool) -> None:
+    """Held messages, newest first."""
+    services = _open(ctx)
+    acct = _account(services, account_name) if account_name else None
+    found = services.gateway.messages(account=acct, status=Status.HELD, limit=limit)
+    if as_json:
+        _print_json([_view_dict(v) for v in found])
+        return
+    click.echo(f"{'ID':<20} {'CREATED (UTC)':<19} {'ACCOUNT':>7} {'TO':<16} {'PARTS':>5}  TEXT")
+    for v in found:
+        text = (v.text or (v.payload or b"").hex())[:40]
+        click.echo(f"{v.id:<20} {v.created_at:%Y-%m-%d %H:%M:%S} {v.account_id:>7} {v.recipient:<16} {v.parts:>5}  "
+                   f"{text}")
+
+
+def _held_command(verb: str, doc: str) -> Callable[..., None]:
+    @click.argument("message_ids", nargs=-1, type=click.IntRange(1, 2**63 - 1))
+    @click.option("--account", "account_name", default=None, help="only this account's held messages")
+    @click.option("--all", "everything", is_flag=True, help="every held message (of --account, if given)")
+    @click.pass_context
+    def command(ctx: click.Context, message_ids: tuple[int, ...], account_name: str | None, everything: bool) -> None:
+        if bool(message_ids) == everything:
+            _fail(f"name the held messages to {verb}, or give --all" + (", not both" if everything else ""))
+        services = _open(ctx)
+        acct = _account(services, account_name) if account_name else None
+        act = services.gateway.release_held if verb == "release" else services.gateway.drop_held
+        if message_ids:
+            count = act(account=acct, ids=sorted(set(message_ids)))
+        else:  # one transaction per pass of the store's limit, until none is left
+            count = 0
+            while done := act(account=acct):
+                count += done
+        past = "released" if verb == "release" else "dropped"
+        click.echo(f"{count} held message{'' if count == 1 else 's'} {past}", err=True)
+        missed = len(set(message_ids)) - count
+        if missed > 0:
+            click.echo(f"{missed} of the named messages {'was' if missed == 1 else 'were'} not held"
+                       f"{' for account ' + account_name if account_name else ''} (unknown, or no longer held)",
+                       err=True)
+
+    command.__doc__ = doc
+    return command
+
+
+held.command("release")(_held_command(
+    "release", "Let held messages go: due now (or at their send-at), or expired if their validity has passed."))
+held.command("drop")(_held_command(
+    "drop", "Cancel held messages: their DR says cancelled, and their credit is refunded."))
+
+
+@main.group()
+def suppression() -> None:
+    """Numbers an account may not send to: opted out by STOP, barred by the network, or added by an operator."""
+
+
+@suppression.command("list")
+@click.option("--account", "account_name", required=True)
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def suppression_list(ctx: click.Context, account_name: str, limit: int, as_json: bool) -> None:
+    """The account's suppressed numbers, newest first, with why and since when."""
+    services = _open(ctx)
+    found = services.gateway.suppressions(_account(services, account_name), limit)
+    if as_json:
+        _print_json([{"number": n, "reason": reason, "since": since} for n, reason, since in found])
+        return
+    click.echo(f"{'NUMBER':<16} {'REASON':<9} SINCE (UTC)")
+    for n, reason, since in found:
+        click.echo(f"{n:<16} {reason:<9} {since:%Y-%m-%d %H:%M:%S}")
+
+
+@suppression.command("add")
+@click.option("--account", "account_name", required=True)
+@click.argument("numbers", nargs=-1, required=True)
+@click.pass_context
+def suppression_add(ctx: click.Context, account_name: str, numbers: tuple[str, ...]) -> None:
+    """Stop the account sending to NUMBERS (international with + or 00, else national in its country)."""
+    services = _open(ctx)
+    acct = _account(services, account_name)
+    try:
+        added = services.gateway.suppress(acct, numbers)
+    except GatewayError as error:
+        _fail(f"{error.detail}; nothing was changed")
+    for n in dict.fromkeys(added):
+        click.echo(f"{n} suppressed for {account_name}", err=True)
+
+
+@suppression.command("remove")
+@click.option("--account", "account_name", required=True)
+@click.argument("numbers", nargs=-1, required=True)
+@click.pass_context
+def suppression_remove(ctx: click.Context, account_name: str, numbers: tuple[str, ...]) -> None:
+    """Let the account send to NUMBERS again (as a START from the phone would)."""
+    services = _open(ctx)
+    acct = _account(services, account_name)
+    try:
+        removed = services.gateway.unsuppress(acct, numbers)
+    except GatewayError as error:
+        _fail(f"{error.detail}; nothing was changed")
+    click.echo(f"{removed} number{'' if removed == 1 else 's'} removed from {account_name}'s suppressions", err=True)
+
+
+USAGE_COLUMNS = ("day", "messages", "segments", "delivered", "failed", "credit")
+
+
+@main.command()
+@click.option("--account", "account_name", required=True)
+@click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="first UTC day, YYYY-MM-DD")
+@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="last UTC day (included), YYYY-MM-DD")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row instead of a table")
+@click.pass_context
+def usage(ctx: click.Context, account_name: str, first: datetime, last: datetime, as_csv: bool) -> None:
+    """An account's traffic per UTC day from --from to --to, days with messages only: messages, SMS parts,
+    delivered, failed (undeliverable, expired, rejected or failed) and credit used (charged and not refunded)."""
+    if first > last:
+        _fail(f"--from {first:%Y-%m-%d} is after --to {last:%Y-%m-%d}")
+    services = _open(ctx)
+    found = services.gateway.usage(_account(services, account_name), first.replace(tzinfo=UTC),
+                                   last.replace(tzinfo=UTC) + timedelta(days=1))  # the end is exclusive
+    rows = [(u.day, u.messages, u.segments, u.delivered, u.failed, u.credit) for u in found]
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(USAGE_COLUMNS)
+        writer.writerows(rows)
+        return
+    line = "{:<10} {:>10} {:>10} {:>10} {:>10} {:>12}"
+    click.echo(line.format(*(c.upper() for c in USAGE_COLUMNS)))
+    for row in rows:
+        click.echo(line.format(*row))
+    click.echo(line.format("total", *(sum(getattr(u, c) for u in found) for c in USAGE_COLUMNS[1:])))

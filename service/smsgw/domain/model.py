@@ -191,8 +191,8 @@ class SubmitResult:
 # Opt-out words in English (the CTIA/Twilio set), Norwegian (STOPP, AVSLUTT, AVMELD) and Czech (KONEC, ODHLASIT),
 # and the words that opt back in.
 STOP_KEYWORDS = ("STOP", "STOPP", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT", "STOPALL", "AVSLUTT", "AVMELD",
-                 "KONEC", "ODHLASIT")
-START_KEYWORDS = ("START", "UNSTOP", "YES", "PAMELD", "ZACIT")
+                 "KONEC", "ODHLÁSIT", "ODHLASIT")
+START_KEYWORDS = ("START", "UNSTOP", "YES", "PÅMELD", "PAMELD", "ZAČÍT", "ZACIT")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ depends_on = None
 
 # The defaults of domain.model.Account, written out: a migration must not change when the model does.
 _STOP = ["STOP", "STOPP", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT", "STOPALL", "AVSLUTT", "AVMELD", "KONEC",
-         "ODHLASIT"]
-_START = ["START", "UNSTOP", "YES", "PAMELD", "ZACIT"]
+         "ODHLÁSIT", "ODHLASIT"]
+_START = ["START", "UNSTOP", "YES", "PÅMELD", "PAMELD", "ZAČÍT", "ZACIT"]
 
 
 def upgrade() -> None:
