@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -122,8 +122,9 @@ class Outbox:
                     self._room.clear()
                     await _pause(stop, 0.5, self._room)
                     continue
+                self._room.clear()
                 try:
-                    groups = await self._db(self._claim, dict(self._waiting))
+                    groups, full = await self._db(self._claim, dict(self._waiting))
                 except Exception as error:
                     log.error("outbox: the database failed (%s); trying again in %g s",
                               str(error).splitlines()[0][:200], DB_RETRY_S)
@@ -134,7 +135,9 @@ class Outbox:
                     task = asyncio.create_task(self._send_group(http, group))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                if sum(len(g.items) for g in groups) < self.batch:
+                if full:  # an endpoint holds all it may: claiming again before it sends some would claim in vain
+                    await _pause(stop, self.idle_s, self._room)
+                elif sum(len(g.items) for g in groups) < self.batch:
                     await _pause(stop, self.idle_s)
             if tasks:
                 _, late = await asyncio.wait(tasks, timeout=5)
@@ -168,12 +171,13 @@ class Outbox:
 
     # --- claiming (database thread) ---------------------------------------------------------------------------
 
-    def _claim(self, waiting: dict[Endpoint, int]) -> list[_Group]:
+    def _claim(self, waiting: dict[Endpoint, int]) -> tuple[list[_Group], bool]:
+        """The due reports in groups to send, and whether some were left for later (their endpoint held enough)."""
         now = self.clock()
         with self._writer.transaction() as conn:
             claimed = rows.claim(conn, now, self.batch, LEASE_MS)
             if not claimed:
-                return []
+                return [], False
             accounts = {a: repo.get_account(conn, account_id=a) for a in {r.account_id for r in claimed}}
             sendable, dead, pulled, later = [], [], [], []
             for r in claimed:
@@ -197,7 +201,7 @@ class Outbox:
             log.info("outbox: %d reports kept for pull: their account no longer pushes them", len(pulled))
         self.counts["dead"] += len(dead)
         if not sendable:
-            return []
+            return [], bool(later)
         with self.store.read() as conn:
             items = repo.report_items(conn, sendable)
         lease_end = time.monotonic() + LEASE_MS / 1000 - 30
@@ -215,7 +219,7 @@ class Outbox:
             group.items.append(item)
             group.attempts[r.id] = r.attempts
             group.retain_until[r.id] = r.retain_until
-        return list(groups.values())
+        return list(groups.values()), bool(later)
 
     # --- sending (event loop) ---------------------------------------------------------------------------------
 
@@ -233,13 +237,21 @@ class Outbox:
                     # The endpoint was failing: one callback tries it; the rest follow only if it answers.
                     await self._send(http, group, callbacks[0])
                     callbacks = callbacks[1:]
-                await asyncio.gather(*(self._send(http, group, c) for c in callbacks))
+                # A few senders taking the callbacks in order, not a task each: no more than PER_ENDPOINT can be in
+                # flight anyway, and a task and a semaphore wait per callback cost more than the request.
+                queue = iter(callbacks)
+                await asyncio.gather(*(self._send_each(http, group, queue)
+                                       for _ in range(min(PER_ENDPOINT, len(callbacks)))))
         except Exception:
             # A format that cannot render a report is our bug: its reports are retried on schedule, not lost.
             log.exception("outbox: account %s: %s reports could not be sent", group.account.name, group.kind.value)
             self._failed(group, [i.id for i in group.items], "internal error rendering the report", endpoint=False)
         finally:
             self._hold(group, -1)
+
+    async def _send_each(self, http: HttpClient, group: _Group, queue: Iterator[Callback]) -> None:
+        for callback in queue:
+            await self._send(http, group, callback)
 
     async def _paced(self, group: _Group) -> None:
         endpoint = (group.account.id, group.kind.value)
