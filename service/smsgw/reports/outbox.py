@@ -43,7 +43,7 @@ FIRST_RETRY_MS = 30_000
 MAX_RETRY_MS = 3_600_000
 LEASE_MS = 300_000  # a claimed report not settled by then is another sender's (or this one's next pass)
 PER_ENDPOINT = 8  # requests in flight to one endpoint (an account's DR or MO URL)
-ENDPOINT_BACKLOG = 1000  # reports waiting locally for one endpoint; more are left in the table for later
+ENDPOINT_BACKLOG = 1000  # reports waiting locally for one endpoint before claims pass it by (it may get one BATCH more)
 BATCH = 500  # reports claimed per pass
 MAX_IN_FLIGHT = 4000  # reports held locally in all
 BATCHED_MAX = 1000  # reports in one request of a batching format
@@ -135,10 +135,9 @@ class Outbox:
                     task = asyncio.create_task(self._send_group(http, group))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                if full:  # an endpoint holds all it may: claiming again before it sends some would claim in vain
-                    await _pause(stop, self.idle_s, self._room)
-                elif sum(len(g.items) for g in groups) < self.batch:
-                    await _pause(stop, self.idle_s)
+                if sum(len(g.items) for g in groups) < self.batch:
+                    # Nothing more due, or only for endpoints that hold enough: claim again once some are sent.
+                    await _pause(stop, self.idle_s, self._room if full else None)
             if tasks:
                 _, late = await asyncio.wait(tasks, timeout=5)
                 for task in late:  # their reports stay claimed and go out again after the lease
@@ -172,36 +171,32 @@ class Outbox:
     # --- claiming (database thread) ---------------------------------------------------------------------------
 
     def _claim(self, waiting: dict[Endpoint, int]) -> tuple[list[_Group], bool]:
-        """The due reports in groups to send, and whether some were left for later (their endpoint held enough)."""
+        """The due reports in groups to send, and whether endpoints were passed by (they hold ENDPOINT_BACKLOG)."""
         now = self.clock()
+        full = [endpoint for endpoint, count in waiting.items() if count >= ENDPOINT_BACKLOG]
         with self._writer.transaction() as conn:
-            claimed = rows.claim(conn, now, self.batch, LEASE_MS)
+            claimed = rows.claim(conn, now, self.batch, LEASE_MS, full)
             if not claimed:
-                return [], False
+                return [], bool(full)
             accounts = {a: repo.get_account(conn, account_id=a) for a in {r.account_id for r in claimed}}
-            sendable, dead, pulled, later = [], [], [], []
+            sendable, dead, pulled = [], [], []
             for r in claimed:
                 account = accounts[r.account_id]
-                endpoint = (r.account_id, r.kind)
                 if r.retain_until < now:
                     dead.append(rows.Retry(r.id, r.attempts, now, r.last_error or "retention ran out"))
                 elif account is None or _url(account, ReportKind(r.kind)) is None:
                     pulled.append(r.id)
-                elif waiting.get(endpoint, 0) >= ENDPOINT_BACKLOG:
-                    later.append(r.id)
                 else:
-                    waiting[endpoint] = waiting.get(endpoint, 0) + 1
                     sendable.append(r)
             rows.settle(conn, [], [], dead)
             rows.to_pull(conn, pulled)
-            rows.release(conn, later, now + 1000)
         for d in dead:
             log.warning("outbox: report %d dead-lettered: retention ran out (%s)", d.report_id, d.error)
         if pulled:
             log.info("outbox: %d reports kept for pull: their account no longer pushes them", len(pulled))
         self.counts["dead"] += len(dead)
         if not sendable:
-            return [], bool(later)
+            return [], bool(full)
         with self.store.read() as conn:
             items = repo.report_items(conn, sendable)
         lease_end = time.monotonic() + LEASE_MS / 1000 - 30
@@ -219,7 +214,7 @@ class Outbox:
             group.items.append(item)
             group.attempts[r.id] = r.attempts
             group.retain_until[r.id] = r.retain_until
-        return list(groups.values()), bool(later)
+        return list(groups.values()), bool(full)
 
     # --- sending (event loop) ---------------------------------------------------------------------------------
 
