@@ -20,15 +20,11 @@ from urllib.parse import quote
 
 from httptools import HttpParserError, HttpResponseParser
 
+from .callback import Answer
+
 MAX_ANSWER = 64 * 1024  # of an answer's body, what is read; the connection is closed when there is more
 KEEPALIVE_S = 30.0  # an idle connection older than this is closed rather than reused
 _TARGET_SAFE = "/?&=%:@!$'()*+,;~-._"  # what stays as it is when a request target must be percent-encoded
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    body: bytes  # at most max_answer bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,29 +53,22 @@ class HttpClient:
         self._swept = time.monotonic()
 
     async def request(self, method: str, url: str, *, body: bytes | None = None,
-                      headers: Mapping[str, str] | None = None, timeout: float) -> Response:
+                      headers: Mapping[str, str] | None = None, timeout: float) -> Answer:
         """Send one request and read its answer within `timeout` seconds in all. Raises TimeoutError, OSError
         (refused, reset, closed early: ConnectionError) or ValueError (a URL or an answer we cannot use)."""
         origin, target = self._split(url)
         head = _head(method, target, origin.host_header, headers, body)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        for _ in range(2):
-            connection = self._pooled(origin)
-            reused = connection is not None
-            if connection is None:
-                connection = await self._connect(origin, deadline)
+        deadline = asyncio.get_running_loop().time() + timeout
+        connection = self._pooled(origin)
+        if connection is not None:
             try:
-                response = await connection.exchange(head, body, deadline)
+                return await self._exchange(origin, connection, head, body, deadline)
             except ConnectionClosed:
-                if reused and not connection.answered_any_byte:
-                    continue  # the server dropped an idle connection as we wrote: once more, on a fresh one
-                raise
-            if connection.reusable:
-                connection.idle_since = time.monotonic()
-                self._idle.setdefault(origin, []).append(connection)
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+                if connection.answered_any_byte:
+                    raise
+                # The server dropped an idle connection as we wrote (its keep-alive ran out): once more, fresh.
+        connection = await self._connect(origin, deadline)
+        return await self._exchange(origin, connection, head, body, deadline)
 
     def close(self) -> None:
         """Close every idle connection (those in use close when their request ends or is cancelled)."""
@@ -87,6 +76,14 @@ class HttpClient:
             for connection in pool:
                 connection.close()
         self._idle.clear()
+
+    async def _exchange(self, origin: _Origin, connection: _Connection, head: bytes, body: bytes | None,
+                        deadline: float) -> Answer:
+        answer = await connection.exchange(head, body, deadline)
+        if connection.reusable:
+            connection.idle_since = time.monotonic()
+            self._idle.setdefault(origin, []).append(connection)
+        return answer
 
     def _pooled(self, origin: _Origin) -> _Connection | None:
         now = time.monotonic()
@@ -178,7 +175,7 @@ class _Connection(asyncio.Protocol):
         self._max_answer = max_answer
         self._parser = HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[Response] | None = None
+        self._waiter: asyncio.Future[Answer] | None = None
         self._body: list[bytes] = []
         self._size = 0
         self._delimited = False  # the answer says its length (Content-Length or chunked): EOF does not end it
@@ -189,7 +186,7 @@ class _Connection(asyncio.Protocol):
         self.answered_any_byte = False
         self.idle_since = 0.0
 
-    async def exchange(self, head: bytes, body: bytes | None, deadline: float) -> Response:
+    async def exchange(self, head: bytes, body: bytes | None, deadline: float) -> Answer:
         transport = self._transport
         if transport is None or not self.open:
             raise ConnectionClosed("the connection closed before the request")
@@ -200,8 +197,8 @@ class _Connection(asyncio.Protocol):
         transport.write(head + body if body else head)
         timer = loop.call_at(deadline, self._expire)
         try:
-            response: Response = await waiter
-            return response
+            answer: Answer = await waiter
+            return answer
         except BaseException:
             self.close()  # timed out, cancelled or failed: what the server still sends is of no use
             raise
@@ -225,7 +222,7 @@ class _Connection(asyncio.Protocol):
     def _answer(self, *, keep: bool) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(Response(self._status, b"".join(self._body)))
+            waiter.set_result(Answer(self._status, b"".join(self._body)))
         self.reusable = keep and self.open
         if not self.reusable:
             self.close()

@@ -31,7 +31,7 @@ from ..store import outbox as rows
 from ..store import repository as repo
 from ..store.database import Store, Writer
 from ..store.ids import now_ms
-from .callback import Answer, Callback, Format
+from .callback import Callback, Format
 from .formats import FORMATS
 from .http_client import MAX_ANSWER, HttpClient
 from .signing import sign, signs
@@ -272,15 +272,14 @@ class Outbox:
                 signed = sign(group.account, callback.method, url, callback.body, self.clock() // 1000)
                 url, headers = signed.url, {**headers, **signed.headers}
             try:
-                response = await http.request(callback.method, url, body=callback.body, headers=headers,
-                                              timeout=group.account.report_timeout)
+                answer = await http.request(callback.method, url, body=callback.body, headers=headers,
+                                            timeout=group.account.report_timeout)
             except (TimeoutError, OSError, ValueError) as error:
                 reason = _reason(error)
                 log.info("outbox: account %s %s callback to %s failed: %s", group.account.name, group.kind.value,
                          _host(url), reason)
                 self._failed(group, callback.report_ids, reason, endpoint=True)
                 return
-        answer = Answer(response.status, response.body)
         if group.format.acknowledged(group.kind, answer):
             self._down.pop(endpoint, None)
             self._settled.done += callback.report_ids
