@@ -17,14 +17,12 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
-
-import aiohttp
-from yarl import URL
+from urllib.parse import urlsplit
 
 from ..domain.errors import GatewayError
 from ..domain.model import Account, IdempotencyKey, IdempotencyMode, MessageSpec, ReportItem, ReportKind, SubmitRequest
@@ -33,9 +31,10 @@ from ..store import outbox as rows
 from ..store import repository as repo
 from ..store.database import Store, Writer
 from ..store.ids import now_ms
-from .callback import Answer, Callback, Format
+from .callback import Callback, Format
 from .formats import FORMATS
-from .signing import sign
+from .http_client import MAX_ANSWER, HttpClient
+from .signing import sign, signs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,12 +43,11 @@ FIRST_RETRY_MS = 30_000
 MAX_RETRY_MS = 3_600_000
 LEASE_MS = 300_000  # a claimed report not settled by then is another sender's (or this one's next pass)
 PER_ENDPOINT = 8  # requests in flight to one endpoint (an account's DR or MO URL)
-ENDPOINT_BACKLOG = 1000  # reports waiting locally for one endpoint; more are left in the table for later
+ENDPOINT_BACKLOG = 1000  # reports waiting locally for one endpoint before claims pass it by (it may get one BATCH more)
 BATCH = 500  # reports claimed per pass
 MAX_IN_FLIGHT = 4000  # reports held locally in all
 BATCHED_MAX = 1000  # reports in one request of a batching format
 BATCHED_EVERY_S = 1.0  # a batching format's requests to one endpoint (Puzzel: about one per second)
-MAX_ANSWER = 64 * 1024  # of a customer's answer body, what is read
 FLUSH_S = 0.05
 DB_RETRY_S = 1.0
 REPLY_KEY_WINDOW = timedelta(days=3)  # a reply to an MO is sent once even if the MO is pushed again
@@ -71,6 +69,7 @@ class _Group:
     url: str
     format: Format
     items: list[ReportItem]
+    signed: bool  # whether requests need sign() (credentials in the URL, a header or a secret)
     attempts: dict[int, int]  # report id -> attempts made before this one
     retain_until: dict[int, int]
     lease_end: float  # monotonic: past it, another pass may have claimed these again
@@ -113,40 +112,42 @@ class Outbox:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="smsgw-outbox-db")
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)  # _slots: PER_ENDPOINT each
+        http = HttpClient(max_answer=MAX_ANSWER)  # _slots: at most PER_ENDPOINT connections to an endpoint
         tasks: set[asyncio.Task[None]] = set()
         log.info("outbox started")
         try:
-            async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as http:
-                flusher = asyncio.create_task(self._flush_loop(stop))
-                while not stop.is_set():
-                    if self._held >= MAX_IN_FLIGHT:
-                        self._room.clear()
-                        await _pause(stop, 0.5, self._room)
-                        continue
-                    try:
-                        groups = await self._db(self._claim, dict(self._waiting))
-                    except Exception as error:
-                        log.error("outbox: the database failed (%s); trying again in %g s",
-                                  str(error).splitlines()[0][:200], DB_RETRY_S)
-                        await _pause(stop, DB_RETRY_S)
-                        continue
-                    for group in groups:
-                        self._hold(group, +1)
-                        task = asyncio.create_task(self._send_group(http, group))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-                    if sum(len(g.items) for g in groups) < self.batch:
-                        await _pause(stop, self.idle_s)
-                if tasks:
-                    _, late = await asyncio.wait(tasks, timeout=5)
-                    for task in late:  # their reports stay claimed and go out again after the lease
-                        task.cancel()
-                flusher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await flusher
-                await self._flush()
+            flusher = asyncio.create_task(self._flush_loop(stop))
+            while not stop.is_set():
+                if self._held >= MAX_IN_FLIGHT:
+                    self._room.clear()
+                    await _pause(stop, 0.5, self._room)
+                    continue
+                self._room.clear()
+                try:
+                    groups, full = await self._db(self._claim, dict(self._waiting))
+                except Exception as error:
+                    log.error("outbox: the database failed (%s); trying again in %g s",
+                              str(error).splitlines()[0][:200], DB_RETRY_S)
+                    await _pause(stop, DB_RETRY_S)
+                    continue
+                for group in groups:
+                    self._hold(group, +1)
+                    task = asyncio.create_task(self._send_group(http, group))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if sum(len(g.items) for g in groups) < self.batch:
+                    # Nothing more due, or only for endpoints that hold enough: claim again once some are sent.
+                    await _pause(stop, self.idle_s, self._room if full else None)
+            if tasks:
+                _, late = await asyncio.wait(tasks, timeout=5)
+                for task in late:  # their reports stay claimed and go out again after the lease
+                    task.cancel()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self._flush()
         finally:
+            http.close()
             await self._db(self._writer.close)
             self._db_thread.shutdown(wait=True)
             log.info("outbox stopped")
@@ -169,36 +170,33 @@ class Outbox:
 
     # --- claiming (database thread) ---------------------------------------------------------------------------
 
-    def _claim(self, waiting: dict[Endpoint, int]) -> list[_Group]:
+    def _claim(self, waiting: dict[Endpoint, int]) -> tuple[list[_Group], bool]:
+        """The due reports in groups to send, and whether endpoints were passed by (they hold ENDPOINT_BACKLOG)."""
         now = self.clock()
+        full = [endpoint for endpoint, count in waiting.items() if count >= ENDPOINT_BACKLOG]
         with self._writer.transaction() as conn:
-            claimed = rows.claim(conn, now, self.batch, LEASE_MS)
+            claimed = rows.claim(conn, now, self.batch, LEASE_MS, full)
             if not claimed:
-                return []
+                return [], bool(full)
             accounts = {a: repo.get_account(conn, account_id=a) for a in {r.account_id for r in claimed}}
-            sendable, dead, pulled, later = [], [], [], []
+            sendable, dead, pulled = [], [], []
             for r in claimed:
                 account = accounts[r.account_id]
-                endpoint = (r.account_id, r.kind)
                 if r.retain_until < now:
                     dead.append(rows.Retry(r.id, r.attempts, now, r.last_error or "retention ran out"))
                 elif account is None or _url(account, ReportKind(r.kind)) is None:
                     pulled.append(r.id)
-                elif waiting.get(endpoint, 0) >= ENDPOINT_BACKLOG:
-                    later.append(r.id)
                 else:
-                    waiting[endpoint] = waiting.get(endpoint, 0) + 1
                     sendable.append(r)
             rows.settle(conn, [], [], dead)
             rows.to_pull(conn, pulled)
-            rows.release(conn, later, now + 1000)
         for d in dead:
             log.warning("outbox: report %d dead-lettered: retention ran out (%s)", d.report_id, d.error)
         if pulled:
             log.info("outbox: %d reports kept for pull: their account no longer pushes them", len(pulled))
         self.counts["dead"] += len(dead)
         if not sendable:
-            return []
+            return [], bool(full)
         with self.store.read() as conn:
             items = repo.report_items(conn, sendable)
         lease_end = time.monotonic() + LEASE_MS / 1000 - 30
@@ -212,15 +210,15 @@ class Outbox:
                 url = _url(account, kind)
                 assert url is not None
                 group = groups[account.id, r.kind] = _Group(account, kind, url, FORMATS[account.report_format], [],
-                                                           {}, {}, lease_end)
+                                                           signs(account, url), {}, {}, lease_end)
             group.items.append(item)
             group.attempts[r.id] = r.attempts
             group.retain_until[r.id] = r.retain_until
-        return list(groups.values())
+        return list(groups.values()), bool(full)
 
     # --- sending (event loop) ---------------------------------------------------------------------------------
 
-    async def _send_group(self, http: aiohttp.ClientSession, group: _Group) -> None:
+    async def _send_group(self, http: HttpClient, group: _Group) -> None:
         try:
             if group.format.batched:
                 for start in range(0, len(group.items), BATCHED_MAX):
@@ -234,13 +232,21 @@ class Outbox:
                     # The endpoint was failing: one callback tries it; the rest follow only if it answers.
                     await self._send(http, group, callbacks[0])
                     callbacks = callbacks[1:]
-                await asyncio.gather(*(self._send(http, group, c) for c in callbacks))
+                # A few senders taking the callbacks in order, not a task each: no more than PER_ENDPOINT can be in
+                # flight anyway, and a task and a semaphore wait per callback cost more than the request.
+                queue = iter(callbacks)
+                await asyncio.gather(*(self._send_each(http, group, queue)
+                                       for _ in range(min(PER_ENDPOINT, len(callbacks)))))
         except Exception:
             # A format that cannot render a report is our bug: its reports are retried on schedule, not lost.
             log.exception("outbox: account %s: %s reports could not be sent", group.account.name, group.kind.value)
             self._failed(group, [i.id for i in group.items], "internal error rendering the report", endpoint=False)
         finally:
             self._hold(group, -1)
+
+    async def _send_each(self, http: HttpClient, group: _Group, queue: Iterator[Callback]) -> None:
+        for callback in queue:
+            await self._send(http, group, callback)
 
     async def _paced(self, group: _Group) -> None:
         endpoint = (group.account.id, group.kind.value)
@@ -249,7 +255,7 @@ class Outbox:
             await asyncio.sleep(wait)
         self._next_post[endpoint] = time.monotonic() + BATCHED_EVERY_S
 
-    async def _send(self, http: aiohttp.ClientSession, group: _Group, callback: Callback) -> None:
+    async def _send(self, http: HttpClient, group: _Group, callback: Callback) -> None:
         endpoint = (group.account.id, group.kind.value)
         slots = self._slots.get(endpoint)
         if slots is None:
@@ -261,16 +267,17 @@ class Outbox:
             if down is not None and down > self.clock():
                 self._settled.released[down] += callback.report_ids
                 return
-            signed = sign(group.account, callback.method, callback.url, callback.body, self.clock() // 1000)
+            url, headers = callback.url, callback.headers
+            if group.signed:
+                signed = sign(group.account, callback.method, url, callback.body, self.clock() // 1000)
+                url, headers = signed.url, {**headers, **signed.headers}
             try:
-                async with http.request(callback.method, URL(signed.url, encoded=True), data=callback.body,
-                                        headers={**callback.headers, **signed.headers}, allow_redirects=False,
-                                        timeout=aiohttp.ClientTimeout(total=group.account.report_timeout)) as response:
-                    answer = Answer(response.status, await response.content.read(MAX_ANSWER))
-            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
+                answer = await http.request(callback.method, url, body=callback.body, headers=headers,
+                                            timeout=group.account.report_timeout)
+            except (TimeoutError, OSError, ValueError) as error:
                 reason = _reason(error)
                 log.info("outbox: account %s %s callback to %s failed: %s", group.account.name, group.kind.value,
-                         _host(signed.url), reason)
+                         _host(url), reason)
                 self._failed(group, callback.report_ids, reason, endpoint=True)
                 return
         if group.format.acknowledged(group.kind, answer):
@@ -283,7 +290,7 @@ class Outbox:
             return
         reason = f"HTTP {answer.status}" + (f": {_snippet(answer.body)}" if answer.body.strip() else "")
         log.info("outbox: account %s %s callback to %s not acknowledged: %s", group.account.name, group.kind.value,
-                 _host(signed.url), reason)
+                 _host(url), reason)
         self._failed(group, callback.report_ids, reason, endpoint=answer.status >= 500 or answer.status == 429)
 
     def _failed(self, group: _Group, ids: tuple[int, ...] | list[int], reason: str, *, endpoint: bool) -> None:
@@ -386,7 +393,7 @@ def _snippet(body: bytes) -> str:
 
 
 def _host(url: str) -> str:
-    return URL(url, encoded=True).host or url
+    return urlsplit(url).hostname or url
 
 
 async def _pause(stop: asyncio.Event, seconds: float, also: asyncio.Event | None = None) -> None:

@@ -47,6 +47,14 @@ def sign(account: Account, method: str, url: str, body: bytes | None, now_s: int
     return Signed(url, headers)
 
 
+def signs(account: Account, url: str) -> bool:
+    """Whether `sign` changes anything for requests to `url` (a callback URL only adds a query to the account's, so
+    one look at that decides it for all of them)."""
+    parts = urlsplit(url)
+    return bool(account.report_header or account.report_secret or parts.username is not None
+                or parts.password is not None)
+
+
 def verify(secret: str, method: str, target: str, body: bytes, timestamp: str, signature: str, now_s: int) -> bool:
     """The customer's check: `target` is the request's path and query as received (e.g. `/dlr?id=1&status=sent`)."""
     try:

@@ -24,12 +24,21 @@ WHERE r.delivery = 'push' AND r.state = 'pending' AND r.next_attempt_at <= :now
 ORDER BY r.next_attempt_at, r.id LIMIT :limit"""
 
 
-def claim(conn: Connection, now_ms: int, limit: int, lease_ms: int) -> list[Row[Any]]:
+def claim(conn: Connection, now_ms: int, limit: int, lease_ms: int,
+          skip: Sequence[tuple[int, str]] = ()) -> list[Row[Any]]:
     """Take up to `limit` due push reports for `lease_ms`: their next attempt moves to the lease's end, so if this
     sender dies another sends them then. Rows another sender is claiming are skipped (SKIP LOCKED on PostgreSQL;
-    SQLite's write lock makes the claim atomic)."""
-    due = _DUE + (" FOR UPDATE OF r SKIP LOCKED" if conn.dialect.name == "postgresql" else "")
-    ids = [r.id for r in conn.execute(text(due), {"now": now_ms, "limit": limit})]
+    SQLite's write lock makes the claim atomic), and so are those of the endpoints in `skip` ((account id, kind):
+    this sender holds enough of theirs)."""
+    params: dict[str, Any] = {"now": now_ms, "limit": limit}
+    due = _DUE
+    if skip:
+        params.update((f"skip_a{n}", account) for n, (account, _) in enumerate(skip))
+        params.update((f"skip_k{n}", kind) for n, (_, kind) in enumerate(skip))
+        others = " AND ".join(f"NOT (r.account_id = :skip_a{n} AND r.kind = :skip_k{n})" for n in range(len(skip)))
+        due = due.replace("\nORDER BY", f" AND {others}\nORDER BY")
+    due += " FOR UPDATE OF r SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
+    ids = [r.id for r in conn.execute(text(due), params)]
     if not ids:
         return []
     rows: list[Row[Any]] = []
