@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -86,13 +87,28 @@ class _Accepted:
 
 
 def _with(item: _Accepted, *, status: Status | None = None, cost: int | None = None) -> _Accepted:
-    """The accepted message with its stored status or its cost changed."""
-    row = list(item.row)
+    """The accepted message with its stored status or its cost changed. (Called per message of a credit account's
+    batch: built directly, `dataclasses.replace` costs several times more.)"""
+    row = item.row
     if status is not None:
-        row[_ROW_STATUS] = status.value
+        row = (*row[:_ROW_STATUS], status.value, *row[_ROW_STATUS + 1:])
     if cost is not None:
-        row[_ROW_COST] = cost
-    return replace(item, row=tuple(row), status=status or item.status)
+        row = (*row[:_ROW_COST], cost, *row[_ROW_COST + 1:])
+    return _Accepted(item.index, row, item.key, item.recipient, status or item.status, item.parts, item.encoding,
+                     item.client_ref)
+
+
+def _costs(account: Account, items: Sequence[_Accepted]) -> list[int]:
+    """What each message costs a credit account: one (messages mode), or its parts at the segment price plus its
+    price (currency mode)."""
+    if account.credit_mode == "messages":
+        return [1] * len(items)
+    return [account.segment_price * item.parts + (item.row[_ROW_PRICE] or 0) for item in items]
+
+
+def _charged(item: _Accepted, cost: int) -> _Accepted:
+    """The message with its cost in its row (kept as it is when the row has it already)."""
+    return item if item.row[_ROW_COST] == cost else _with(item, cost=cost)
 
 
 @dataclass(slots=True)
@@ -127,6 +143,7 @@ class Gateway:
 
     def close(self) -> None:
         self._commits.close()
+        self.rates.close()
 
     # --- submit -----------------------------------------------------------------------------------------------
 
@@ -276,6 +293,15 @@ class Gateway:
         account, now = job.account, job.now
         if not fresh:
             return fresh
+        if account.credit_mode != "none" and not job.to_suppressed:
+            # The usual request — no opted-out recipient, credit enough for all — is checked and paid for in one
+            # statement; otherwise the general way below finds out which messages go.
+            costs = _costs(account, fresh)
+            total = sum(costs)
+            if total and policy.take_credit_unless_suppressed(conn, account.id, (item.recipient for item in fresh),
+                                                              total, now) is not None:
+                return self._hold_over_quota(conn, account, [_charged(item, cost) for item, cost in
+                                                             zip(fresh, costs, strict=True)], now)
         if not job.to_suppressed:
             barred = policy.suppressed(conn, account.id, {item.recipient for item in fresh})
             for item in fresh:
@@ -286,30 +312,42 @@ class Gateway:
             fresh = [item for item in fresh if item.recipient not in barred]
         if account.credit_mode != "none" and fresh:
             fresh = self._charge(conn, account, fresh, outcomes, now)
-        if account.recipient_quota and fresh:
-            counts = policy.recent_counts(conn, account.id, {item.recipient for item in fresh},
-                                          now - account.recipient_window * 1000)
-            for position, item in enumerate(fresh):
-                counts[item.recipient] = counts.get(item.recipient, 0) + 1
-                if counts[item.recipient] > account.recipient_quota:
-                    fresh[position] = _with(item, status=Status.HELD)
+        return self._hold_over_quota(conn, account, fresh, now)
+
+    def _hold_over_quota(self, conn: Connection, account: Account, fresh: list[_Accepted],
+                         now: int) -> list[_Accepted]:
+        """Messages past the per-recipient quota are stored held."""
+        if not account.recipient_quota or not fresh:
+            return fresh
+        counts = policy.recent_counts(conn, account.id, {item.recipient for item in fresh},
+                                      now - account.recipient_window * 1000)
+        # The requests of one group commit insert their rows together at the end of the transaction: what the
+        # earlier ones send to these numbers is not in the table yet, so it is counted here.
+        earlier = _transaction_state(conn, "quota")
+        for position, item in enumerate(fresh):
+            key = (account.id, item.recipient)
+            earlier[key] = earlier.get(key, 0) + 1
+            if counts.get(item.recipient, 0) + earlier[key] > account.recipient_quota:
+                fresh[position] = _with(item, status=Status.HELD)
         return fresh
 
     def _charge(self, conn: Connection, account: Account, fresh: list[_Accepted], outcomes: list[Outcome | None],
                 now: int) -> list[_Accepted]:
         """Take each message's cost from the balance, in order, while it lasts; the rest are refused."""
+        costs = _costs(account, fresh)
+        total = sum(costs)
+        if total == 0 or policy.take_credit(conn, account.id, total, now) is not None:  # the usual case: all
+            return [_charged(item, cost) for item, cost in zip(fresh, costs, strict=True)]
         left = policy.balance(conn, account.id, for_update=True)
         charged: list[_Accepted] = []
-        for item in fresh:
-            price = item.row[_ROW_PRICE] or 0
-            cost = 1 if account.credit_mode == "messages" else account.segment_price * item.parts + price
+        for item, cost in zip(fresh, costs, strict=True):
             if cost > left:
                 outcomes[item.index] = item.outcome(error=MessageError(
                     ErrorCode.INSUFFICIENT_CREDIT, f"the account's balance ({left}) does not cover this message "
                     f"({cost})", "credit"))
                 continue
             left -= cost
-            charged.append(_with(item, cost=cost))
+            charged.append(_charged(item, cost))
         spent = sum(item.row[_ROW_COST] for item in charged)
         if spent:
             policy.add_credit(conn, account.id, -spent, now)
@@ -554,25 +592,26 @@ class Gateway:
         word = _ONE_WORD.fullmatch(mo.text or "")
         if word is None:
             return
-        said = word.group(1).upper()
-        if said in account.stop_keywords:
+        said = _folded(word.group(1))  # ODHLÁSIT is ODHLASIT, PÅMELD is PAMELD
+        stop = said in {_folded(k) for k in account.stop_keywords}
+        if stop:
             policy.suppress(conn, [(account.id, mo.originator, "stop")], now)
             reply = account.stop_reply
-        elif said in account.start_keywords:
+        elif said in {_folded(k) for k in account.start_keywords}:
             policy.unsuppress(conn, account.id, [mo.originator])
             reply = account.start_reply
         else:
             return
-        log.info("mo %d: %s opted %s of account %s's messages", mo.id, mo.originator,
-                 "out" if said in account.stop_keywords else "back in", account.name)
+        log.info("mo %d: %s opted %s of account %s's messages", mo.id, mo.originator, "out" if stop else "back in",
+                 account.name)
         if reply:
             request = SubmitRequest([MessageSpec(recipient=mo.originator, originator=mo.destination, text=reply)],
                                     face="opt-out")
             try:
                 checked = [self._validate(0, request.messages[0], account, request, now)]
             except MessageError as error:
-                log.warning("mo %d: the opt-%s reply to %s cannot be sent: %s", mo.id,
-                            "out" if reply == account.stop_reply else "in", mo.originator, error.detail)
+                log.warning("mo %d: the opt-%s reply to %s cannot be sent: %s", mo.id, "out" if stop else "in",
+                            mo.originator, error.detail)
                 return
             result = self._write(conn, [_Job(account, request, str(uuid.uuid4()), checked, now, to_suppressed=True)])
             if result[0].outcomes[0].error is not None:
@@ -646,8 +685,22 @@ class Gateway:
             return policy.usage(conn, account.id, repo.to_ms(start), repo.to_ms(end))
 
 
+def _transaction_state(conn: Connection, name: str) -> dict[Any, Any]:
+    """A dict that lives as long as `conn`'s current transaction (a new transaction gets an empty one)."""
+    transaction = conn.get_transaction()
+    held = conn.info.get(f"smsgw.{name}")
+    if held is None or held[0] is not transaction:
+        held = conn.info[f"smsgw.{name}"] = (transaction, {})
+    return held[1]
+
+
 _KEYWORD = re.compile(r"\s*(\w+)")
 _ONE_WORD = re.compile(r"\W*(\w+)\W*")
+
+
+def _folded(word: str) -> str:
+    """A keyword as compared: upper case, without diacritics (handsets and people drop or add them)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)).upper()
 
 
 def _mo_address(raw: str) -> str:
