@@ -106,7 +106,7 @@ class Worker:
         self._lease_checked = 0.0
         self._state_saved = 0.0
         self._unreported_checked = 0.0
-        self._retention_checked = 0.0
+        self._retention_checked = -math.inf  # the first pass runs at start
         self._inbox = True  # receipts may wait from an earlier run: look once at start
         self._rates: dict[int, _Rate] = {}  # account id -> its send rate's bucket
         self._twins: dict[str, bool] = {}  # connector -> its receipts spell ids in the other base

@@ -160,7 +160,6 @@ messages = Table(
     Index("ix_messages_account_client_ref", "account_id", "client_ref", sqlite_where=text("client_ref IS NOT NULL"),
           postgresql_where=text("client_ref IS NOT NULL")),
     Index("ix_messages_recipient", "recipient"),
-    Index("ix_messages_account_recipient", "account_id", "recipient", "created_at"),  # the per-recipient quota
     Index("ix_messages_account_id", "account_id", "id"),
 )
 

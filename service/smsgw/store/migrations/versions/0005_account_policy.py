@@ -45,8 +45,6 @@ def upgrade() -> None:
             batch_op.alter_column(name, existing_type=sa.JSON(), nullable=False)
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("cost", sa.BigInteger(), nullable=True))
-        batch_op.create_index("ix_messages_account_recipient", ["account_id", "recipient", "created_at"],
-                              unique=False)
     op.create_table(
         "balances",
         sa.Column("account_id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -70,7 +68,6 @@ def downgrade() -> None:
     op.drop_table("suppressions")
     op.drop_table("balances")
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_messages_account_recipient")
         batch_op.drop_column("cost")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         for name in ("content_retention", "suppress_codes", "start_reply", "stop_reply", "start_keywords",
