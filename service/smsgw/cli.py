@@ -329,14 +329,16 @@ def reports_resend(ctx: click.Context, report_ids: tuple[int, ...], account_name
     click.echo(f"{count} report{'' if count == 1 else 's'} back in the outbox", err=True)
 
 
-def _account_id(services: Services, name: str | None) -> int | None:
-    if name is None:
-        return None
+def _account(services: Services, name: str) -> Account:
     try:
-        return services.accounts.get(name).id
+        return services.accounts.get(name)
     except GatewayError as error:
         _fail(error.detail)
         raise
+
+
+def _account_id(services: Services, name: str | None) -> int | None:
+    return None if name is None else _account(services, name).id
 
 
 def _when(ms: int) -> datetime:
@@ -748,14 +750,6 @@ def inspect(text: str, parsing_type: str, as_json: bool) -> None:
 
 
 # --- account policy: held messages, suppressions, usage -------------------------------------------------------
-
-
-def _account(services: Services, name: str) -> Account:
-    try:
-        return services.accounts.get(name)
-    except GatewayError as error:
-        _fail(error.detail)
-        raise
 
 
 @main.group()

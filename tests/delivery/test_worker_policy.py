@@ -3,21 +3,17 @@ says are barred go on the suppressions, and message content erased after the acc
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from test_worker import Scripted, all_in, run, statuses, worker_with  # tests/delivery/test_worker.py
 
 from smsgw.accounts import Accounts
-from smsgw.delivery.connectors.base import ConnectorState, Inbound, Outcome, Part, SubmitOutcome
+from smsgw.delivery.connectors.base import Outcome
 from smsgw.delivery.connectors.simulator import SimulatorConnector
-from smsgw.delivery.routes import Router
-from smsgw.delivery.wire import WireOptions
-from smsgw.delivery.worker import Worker
 from smsgw.domain.errors import ErrorCode
 from smsgw.domain.model import Account, MessageSpec, ReportMask, Status, SubmitRequest
 from smsgw.gateway import Gateway
@@ -29,37 +25,6 @@ T0 = 1_800_000_000_000  # a fixed "now" in epoch ms
 DAY_MS = 86_400_000
 
 
-class Scripted:
-    """A connector that answers each part with the next scripted outcome (ACCEPTED when the script runs out)."""
-
-    kind = "scripted"
-    wire = WireOptions()
-
-    def __init__(self, name: str, script: Sequence[Outcome] = ()) -> None:
-        self.name = name
-        self.script = list(script)
-        self.parts: list[Part] = []
-        self.inbound: Inbound | None = None
-
-    async def start(self, inbound: Inbound) -> None:
-        self.inbound = inbound
-
-    async def submit(self, parts: Sequence[Part]) -> list[SubmitOutcome]:
-        out = []
-        for part in parts:
-            self.parts.append(part)
-            outcome = self.script.pop(0) if self.script else Outcome.ACCEPTED
-            smsc_id = f"{len(self.parts):x}" if outcome is Outcome.ACCEPTED else None
-            out.append(SubmitOutcome(outcome, smsc_id=smsc_id, error=None if smsc_id else f"smpp:{outcome}"))
-        return out
-
-    def state(self) -> ConnectorState:
-        return ConnectorState(self.name, self.kind, bound=True)
-
-    async def close(self) -> None:
-        pass
-
-
 def submit(gateway: Gateway, account: Account, *texts: str, recipient: str = "+4791234567",
            batch_ref: str | None = None, **spec: Any) -> list[int]:
     result = gateway.submit(account, SubmitRequest(
@@ -68,43 +33,6 @@ def submit(gateway: Gateway, account: Account, *texts: str, recipient: str = "+4
     ids = [o.message_id for o in result.outcomes]
     assert all(ids), result
     return [i for i in ids if i is not None]
-
-
-def run(worker: Worker, until: Callable[[], bool], timeout: float = 20) -> None:
-    """Run the worker until `until()` holds (checked between its rounds), then stop it."""
-    async def main() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop))
-        deadline = time.monotonic() + timeout
-        while not await asyncio.to_thread(until):
-            if task.done() or time.monotonic() > deadline:
-                stop.set()
-                await task
-                raise AssertionError("the worker did not get there in time")
-            await asyncio.sleep(0.05)
-        stop.set()
-        await task
-
-    asyncio.run(main())
-
-
-def worker_with(store: Store, gateway: Gateway, *connectors: Any, clock: Callable[[], int] | None = None,
-                **options: Any) -> Worker:
-    router = Router({c.name: c for c in connectors}, [])
-    kwargs: dict[str, Any] = {"idle_s": 0.02, "bind_wait_s": 0, **options}
-    if clock is not None:
-        kwargs["clock"] = clock
-    return Worker(store, gateway, router, **kwargs)
-
-
-def statuses(store: Store, ids: Sequence[int]) -> list[str]:
-    with store.read() as conn:
-        found = dict(conn.execute(select(messages.c.id, messages.c.status).where(messages.c.id.in_(ids))).all())
-    return [found[i] for i in ids]
-
-
-def all_in(store: Store, ids: Sequence[int], *wanted: Status) -> Callable[[], bool]:
-    return lambda: all(s in {w.value for w in wanted} for s in statuses(store, ids))
 
 
 def cost(store: Store, message_id: int) -> int | None:
