@@ -9,17 +9,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from smsgw_testing import require
+from smsgw_testing import require, serving
 from sqlalchemy import create_engine, text
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -161,23 +157,5 @@ def live_url(services: Services) -> Iterator[str]:
 def served_url(sqlite_url: str, services: Services) -> Iterator[str]:
     """`smsgw serve` (granian, what production runs) on the test's database. The `live_url` server (werkzeug's)
     answers every request with `Connection: close`, so persistent connections are tested here."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [str(Path(sys.executable).with_name("smsgw")), "serve", "--listen", f"127.0.0.1:{port}",
-               "--database-url", sqlite_url, "--workers", "1"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"smsgw serve did not start: {command}")
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(30)
+    with serving(sqlite_url) as url:
+        yield url

@@ -10,9 +10,7 @@ import contextlib
 import itertools
 import json
 import re
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,12 +21,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 import smpp34
-from smsgw_testing import call
+from smsgw_testing import SMSGW, call, free_port, serving
 
 from smsgw.services import Services
 from smsgw.store import outbox as outbox_rows
 
-SMSGW = str(Path(sys.executable).with_name("smsgw"))
 TIMEOUT_S = 15.0
 ECHO = "6421999"  # the simulator answers an MT to a number holding this with an MO echoing it back
 
@@ -142,45 +139,11 @@ class Receiver:
 # --- smsgw serve --------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def smsgw(database_url: str, *args: str) -> str:
     """Run one `smsgw` command; its standard output."""
     done = subprocess.run([SMSGW, "--database-url", database_url, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"smsgw {' '.join(args)}: {done.stderr}"
     return done.stdout
-
-
-@contextlib.contextmanager
-def serving(database_url: str, smsc: str, log: Path) -> Iterator[str]:
-    """`smsgw serve` (HTTP faces, delivery worker, outbox) on a free port; yields its base URL."""
-    port = free_port()
-    command = [SMSGW, "serve", "--listen", f"127.0.0.1:{port}", "--database-url", database_url, "--workers", "1",
-               "--smsc", smsc]
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"smsgw serve did not start: {command}\n{log.read_text(errors='replace')[-2000:]}")
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
 
 
 @dataclass
@@ -213,7 +176,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                                  dlr_url=receiver.url + RAPPORTO_DR, mo_url=receiver.url + RAPPORTO_MO)
         services.accounts.add_number("login", "4446")
         services.accounts.add_number("login", "0000")  # the short number of Rapporto's MO example
-        with serving(url, f"simulator://?delay=0.2&mo={ECHO}", directory / "serve.log") as served:
+        with serving(url, "--smsc", f"simulator://?delay=0.2&mo={ECHO}", log=directory / "serve.log") as served:
             yield Gateway(served, url, receiver, services)
     finally:
         services.close()
@@ -442,7 +405,8 @@ def test_an_smpp_peers_receipt_reaches_the_modica_customer_as_received(tmp_path:
         assert smsc.ready.wait(10) and smsc.failure is None, smsc.failure
         smsgw(url, "account", "add", "example_app", "--password", "example_pass", "--default-originator", "4433",
               "--report-format", "modica", "--dlr-url", receiver.url + MODICA_DLR)
-        with serving(url, f"smpp://esme:secret@127.0.0.1:{smsc.port}?window=10", tmp_path / "serve.log") as served:
+        with serving(url, "--smsc", f"smpp://esme:secret@127.0.0.1:{smsc.port}?window=10",
+                     log=tmp_path / "serve.log") as served:
             status, body, _ = call(served, "/message?" + urlencode({
                 "application": "example_app", "password": "example_pass", "content": "Hello over SMPP",
                 "destination": "+64211234567", "reference": "smpp-1", "version": "2"}))
