@@ -1,4 +1,4 @@
-"""The WSGI application: health, the HTTP facade's dialects; the SOAP faces, metrics and the console mount here."""
+"""The WSGI application: health, the HTTP facade's dialects and the SOAP faces; metrics and the console mount here."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 from . import facade
 from .config import Settings
 from .services import Services
+from .soap import faces as soap_faces
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class App:
         self.services = services
         self.max_request_bytes = (settings or Settings()).max_request_bytes
         self.routes = Map([Rule("/healthz", endpoint=self.health, methods=["GET", "HEAD"]),
-                           *facade.rules(services)])
+                           *facade.rules(services), *soap_faces.rules(services)])
 
     def health(self, request: Request) -> Response:
         """200 when the database answers; 503 otherwise (load balancers take the node out)."""
