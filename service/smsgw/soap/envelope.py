@@ -9,6 +9,7 @@ and 500 for ours (SOAP 1.2 part 2, §7.5.1).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
@@ -86,8 +87,8 @@ def payload(body: bytes, version: Version) -> etree._Element:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as error:
         raise Fault(f"malformed XML: {error.msg}") from None
-    tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+    docinfo: Any = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
         raise Fault("a DOCTYPE or entity declaration is not allowed in a SOAP message")
     if not isinstance(root.tag, str) or etree.QName(root).localname != "Envelope":
         raise Fault("the document is not a SOAP Envelope")
