@@ -48,7 +48,7 @@ class Contract:
         on one line, so a line number says nothing)."""
         if self.schema.validate(element):
             return
-        first = self.schema.error_log.last_error  # libxml2 stops at the first error in a sequence
+        first = next(iter(self.schema.error_log), None)
         if first is None:
             raise Fault("the request does not match the service's schema")
         raise Fault(f"schema violation at {_path(first.path)}: {first.message}", subcode="SchemaValidation")
