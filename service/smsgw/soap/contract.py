@@ -50,7 +50,7 @@ class Contract:
         if self.schema.validate(element):
             return
         errors: Any = self.schema.error_log  # the stubs declare none of its members
-        first = errors.last_error if len(errors) == 1 else next(iter(errors), None)
+        first = next(iter(errors), None)
         if first is None:
             raise Fault("the request does not match the service's schema")
         raise Fault(f"schema violation at {_path(first.path)}: {first.message}", subcode="SchemaValidation")
