@@ -10,6 +10,7 @@ a Server/Receiver fault that shows none of it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import posixpath
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -68,7 +69,7 @@ class SoapEndpoint:
     def rules(self) -> list[Rule]:
         rules = [Rule(path, endpoint=self.serve, methods=["GET", "POST"]) for path in self.paths]
         folders = sorted({posixpath.dirname(path) for path in self.paths})
-        rules += [Rule(f"{folder}/{name}", endpoint=self.schema_file, methods=["GET"], defaults={"name": name})
+        rules += [Rule(f"{folder}/{name}", endpoint=functools.partial(self.schema_file, name=name), methods=["GET"])
                   for folder in folders for name in self.contract.files]
         return rules
 

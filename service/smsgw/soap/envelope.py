@@ -17,6 +17,7 @@ SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 FAULT_NS = "urn:smsgw:soap:fault"  # the namespace of our SOAP 1.2 subcodes
 _TRUE = ("1", "true")
+OWN_CODES = ("VersionMismatch", "MustUnderstand")  # fault codes of their own in both versions, not subcodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +69,10 @@ class Fault(Exception):
         self.http_status = http_status
 
     def status(self, version: Version) -> int:
+        """The HTTP status: SOAP 1.2 gives 400 to Sender faults only, 500 to VersionMismatch and MustUnderstand."""
         if self.http_status is not None:
             return self.http_status
-        return version.sender_status if self.sender else 500
+        return version.sender_status if self.sender and self.subcode not in OWN_CODES else 500
 
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
@@ -124,7 +126,7 @@ def fault_envelope(version: Version, fault: Fault) -> bytes:
     ns = version.namespace
     env = etree.Element(f"{{{ns}}}Envelope", nsmap={"soap": ns})
     element = etree.SubElement(etree.SubElement(env, f"{{{ns}}}Body"), f"{{{ns}}}Fault")
-    own_code = fault.subcode in ("VersionMismatch", "MustUnderstand")
+    own_code = fault.subcode in OWN_CODES
     code = fault.subcode if own_code else (version.sender if fault.sender else version.receiver)
     if version is SOAP11:
         dotted = code if own_code or not fault.subcode else f"{code}.{fault.subcode}"

@@ -12,6 +12,7 @@ from ...domain.numbers import OriginatorType
 
 REQUEST_NS = "http://chimera.intele.com/gw/xsd/SMSGateway/Request/2013/02"
 RESPONSE_NS = "http://chimera.intele.com/gw/xsd/SMSGateway/Response/2013/02"
+FAULT_NS = "http://chimera.intele.com/gw/xsd/SMSGateway/Fault/2013/02"
 MGMT_NS_V10 = "http://chimera.intele.com/gw/wsdl/GatewayManagement-v1.0"  # stopBatch
 MGMT_NS_V11 = "http://chimera.intele.com/gw/wsdl/GatewayManagement-v1.1"  # getBatchList, getBatchStatus
 

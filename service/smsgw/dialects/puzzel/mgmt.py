@@ -17,7 +17,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from ...domain.errors import ErrorCode, GatewayError, RequestError
-from ...domain.model import Account, BatchStatus, Status
+from ...domain.model import Account, BatchStatus, Cancelled, Status
 from ...services import Services
 from ..http import client_address
 from .codes import MGMT_NS_V10, MGMT_NS_V11, message_id, xml_text
@@ -59,10 +59,7 @@ class PuzzelManagement:
         listed = self.services.gateway.pending_batches(account)
         if _json_wanted(request):
             return _json({"messageBatch": [_batch_json(b) for b in listed]}, cached=True)
-        root = etree.Element(f"{{{MGMT_NS_V11}}}getBatchListResponse", nsmap={"ns2": MGMT_NS_V11})
-        for batch in listed:
-            _batch_xml(root, batch)
-        return _xml(request, root, cached=True)
+        return _xml(request, batch_list_element(listed), cached=True)
 
     def batch(self, request: Request, service_id: int, batch_ref: str) -> Response:
         """GET: how many of the batch's messages are still waiting; DELETE: stop them (sent ones stay sent)."""
@@ -75,9 +72,7 @@ class PuzzelManagement:
             return _problem(request, problem)
         if _json_wanted(request):
             return _json({"messageBatch": _batch_json(batch)}, cached=True)
-        root = etree.Element(f"{{{MGMT_NS_V11}}}getBatchStatusResponse", nsmap={"ns2": MGMT_NS_V11})
-        _batch_xml(root, batch)
-        return _xml(request, root, cached=True)
+        return _xml(request, batch_status_element(batch), cached=True)
 
     def _stop(self, request: Request, account: Account, batch_ref: str) -> Response:
         stopped = self._found(lambda: self.services.gateway.cancel_batch(account, batch_ref), request, account)
@@ -88,15 +83,7 @@ class PuzzelManagement:
                 "stoppedMessages": [{"messageId": message_id(m.message_id), "clientMessageReference": m.client_ref}
                                     for m in stopped],
             })
-        root = etree.Element(f"{{{MGMT_NS_V10}}}stopBatchResponse", nsmap={"ns2": MGMT_NS_V10})
-        etree.SubElement(root, "serviceId").text = str(account.id)
-        etree.SubElement(root, "clientBatchReference").text = xml_text(batch_ref)
-        for message in stopped:
-            element = etree.SubElement(root, "stoppedMessages")
-            etree.SubElement(element, "messageId").text = message_id(message.message_id)
-            if message.client_ref is not None:
-                etree.SubElement(element, "clientMessageReference").text = xml_text(message.client_ref)
-        return _xml(request, root)
+        return _xml(request, stopped_element(account, batch_ref, stopped))
 
     def _account(self, request: Request, service_id: int) -> Account:
         credentials = request.authorization
@@ -133,6 +120,34 @@ def _batch_json(batch: BatchStatus) -> dict[str, Any]:
     # per-recipient quota, waiting for an operator (Puzzel's spam filter, status 24 when they were sent).
     return {"clientBatchReference": batch.batch_ref, "totalSize": batch.pending,
             "onHold": batch.by_status.get(Status.HELD, 0)}
+
+
+# The XML answers, shared with the SOAP face (`soap.py`): the same elements, in a SOAP Body there.
+
+
+def batch_list_element(batches: Iterable[BatchStatus]) -> etree._Element:
+    root = etree.Element(f"{{{MGMT_NS_V11}}}getBatchListResponse", nsmap={"ns2": MGMT_NS_V11})
+    for batch in batches:
+        _batch_xml(root, batch)
+    return root
+
+
+def batch_status_element(batch: BatchStatus) -> etree._Element:
+    root = etree.Element(f"{{{MGMT_NS_V11}}}getBatchStatusResponse", nsmap={"ns2": MGMT_NS_V11})
+    _batch_xml(root, batch)
+    return root
+
+
+def stopped_element(account: Account, batch_ref: str, stopped: Iterable[Cancelled]) -> etree._Element:
+    root = etree.Element(f"{{{MGMT_NS_V10}}}stopBatchResponse", nsmap={"ns2": MGMT_NS_V10})
+    etree.SubElement(root, "serviceId").text = str(account.id)
+    etree.SubElement(root, "clientBatchReference").text = xml_text(batch_ref)
+    for message in stopped:
+        element = etree.SubElement(root, "stoppedMessages")
+        etree.SubElement(element, "messageId").text = message_id(message.message_id)
+        if message.client_ref is not None:
+            etree.SubElement(element, "clientMessageReference").text = xml_text(message.client_ref)
+    return root
 
 
 def _batch_xml(parent: etree._Element, batch: BatchStatus) -> None:

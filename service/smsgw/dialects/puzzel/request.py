@@ -41,12 +41,14 @@ from .codes import (
     ENQUEUED,
     INTERNAL,
     REQUEST_NS,
+    RESPONSE_NS,
     MessageStatus,
     PuzzelError,
     StatusCode,
     held,
     message_id,
     originator_type,
+    xml_text,
 )
 
 log = logging.getLogger(__name__)
@@ -472,6 +474,23 @@ def send(services: Services, environ: Mapping[str, Any], parsed: ParsedRequest, 
                  refusal.status, refusal.text)
         statuses.append(MessageStatus(index, refusal.status, refusal.text, recipient, client_ref))
     return Reply(batch_ref, statuses)
+
+
+def response_element(reply: Reply) -> etree._Element:
+    """The Response schema's `response` (REST's XML body, SOAP's inside sendMessagesResponse): unqualified children
+    in its order; clientReference is required (empty when the message had none), messageId and sessionId optional."""
+    root = etree.Element(f"{{{RESPONSE_NS}}}response", nsmap={"ns2": RESPONSE_NS})
+    etree.SubElement(root, "batchReference").text = xml_text(reply.batch_ref)
+    for s in reply.statuses:
+        status = etree.SubElement(root, "messageStatus")
+        etree.SubElement(status, "statusCode").text = str(int(s.status))
+        etree.SubElement(status, "statusMessage").text = xml_text(s.text)
+        etree.SubElement(status, "clientReference").text = xml_text(s.client_reference)
+        etree.SubElement(status, "recipient").text = xml_text(s.recipient)
+        if s.message_id is not None:
+            etree.SubElement(status, "messageId").text = s.message_id
+        etree.SubElement(status, "sequenceIndex").text = str(s.sequence_index)
+    return root
 
 
 def _everyone(parsed: ParsedRequest, error: PuzzelError, batch_ref: str) -> Reply:

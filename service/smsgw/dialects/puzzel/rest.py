@@ -24,8 +24,8 @@ from werkzeug.wrappers import Request, Response
 
 from ...services import Services
 from ..http import client_address, params
-from .codes import REQUEST_NS, RESPONSE_NS, xml_text
-from .request import Reply, Unreadable, parse, send, tree_from_xml, unreadable_reply
+from .codes import REQUEST_NS
+from .request import Reply, Unreadable, parse, response_element, send, tree_from_xml, unreadable_reply
 
 log = logging.getLogger(__name__)
 
@@ -191,17 +191,4 @@ def _json_reply(reply: Reply) -> dict[str, Any]:
 
 
 def _xml_reply(reply: Reply) -> bytes:
-    """The Response schema's `response`: unqualified children in its order; clientReference is required (empty when
-    the message had none), messageId and sessionId optional."""
-    root = etree.Element(f"{{{RESPONSE_NS}}}response", nsmap={"ns2": RESPONSE_NS})
-    etree.SubElement(root, "batchReference").text = xml_text(reply.batch_ref)
-    for s in reply.statuses:
-        status = etree.SubElement(root, "messageStatus")
-        etree.SubElement(status, "statusCode").text = str(int(s.status))
-        etree.SubElement(status, "statusMessage").text = xml_text(s.text)
-        etree.SubElement(status, "clientReference").text = xml_text(s.client_reference)
-        etree.SubElement(status, "recipient").text = xml_text(s.recipient)
-        if s.message_id is not None:
-            etree.SubElement(status, "messageId").text = s.message_id
-        etree.SubElement(status, "sequenceIndex").text = str(s.sequence_index)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    return etree.tostring(response_element(reply), xml_declaration=True, encoding="UTF-8", standalone=True)
