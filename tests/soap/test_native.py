@@ -431,3 +431,25 @@ def test_the_wsdl_is_served_as_committed_with_the_address_the_client_asked(live_
     committed = (WSDL_DIR / "native" / "smsgw-v1.wsdl").read_text()
     assert status == 200
     assert text == committed.replace(contract.ADDRESS, f"{live_url}{PATH}")
+
+
+def test_a_request_without_credentials_is_challenged_so_that_clients_which_wait_for_one_send_them(
+        live_url: str, account: Account) -> None:
+    body = envelope("1.1", f"<n:SendTextMessage><n:recipient>{NO}</n:recipient><n:text>x</n:text>"
+                           "</n:SendTextMessage>")
+    status, text, response = call(live_url, PATH, "POST", body, {"Content-Type": CONTENT_TYPE["1.1"]})
+    assert status == 401 and response.getheader("WWW-Authenticate", "").startswith("Basic ")
+    assert "Client.Authentication" in text
+    status, text, response = call(live_url, PATH, "POST", body, {"Content-Type": CONTENT_TYPE["1.1"], **BASIC})
+    assert status == 200, text
+
+
+def test_a_rate_limited_fault_says_when_to_send_again_in_http_too(live_url: str, services: Services,
+                                                                   account: Account) -> None:
+    services.accounts.update("acme", request_rate=1)
+    body = envelope("1.1", f"<n:SendTextMessage><n:recipient>{NO}</n:recipient><n:text>x</n:text>"
+                           "</n:SendTextMessage>")
+    answers = [call(live_url, PATH, "POST", body, {"Content-Type": CONTENT_TYPE["1.1"], **BASIC}) for _ in range(2)]
+    status, text, response = answers[1]
+    assert status == 500 and "Client.RateLimited" in text
+    assert response.getheader("Retry-After") in ("1", "2")

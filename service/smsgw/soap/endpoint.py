@@ -120,4 +120,5 @@ class SoapEndpoint:
 
 
 def _fault(version: Version, fault: Fault) -> Response:
-    return Response(fault_envelope(version, fault), status=fault.status(version), content_type=version.content_type())
+    return Response(fault_envelope(version, fault), status=fault.status(version), content_type=version.content_type(),
+                    headers=fault.headers)

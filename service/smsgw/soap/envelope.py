@@ -8,6 +8,7 @@ and 500 for ours (SOAP 1.2 part 2, §7.5.1).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,13 +61,15 @@ class Fault(Exception):
     Subcode in 1.2); `detail` is the vendor's typed fault element, if it has one."""
 
     def __init__(self, reason: str, *, sender: bool = True, subcode: str | None = None,
-                 detail: etree._Element | None = None, http_status: int | None = None) -> None:
+                 detail: etree._Element | None = None, http_status: int | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.sender = sender
         self.subcode = subcode
         self.detail = detail
         self.http_status = http_status
+        self.headers = dict(headers or {})  # HTTP's own words beside the fault: Retry-After, WWW-Authenticate
 
     def status(self, version: Version) -> int:
         """The HTTP status: SOAP 1.2 gives 400 to Sender faults only, 500 to VersionMismatch and MustUnderstand."""

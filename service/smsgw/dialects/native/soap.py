@@ -203,7 +203,9 @@ def _operation(services: Services, method: Any) -> Operation:
 def _account(services: Services, request: Request) -> Account:
     credentials = request.authorization
     if credentials is None or credentials.type != "basic" or not credentials.username or not credentials.password:
-        raise _fault(t.Authentication(text="HTTP Basic credentials (account name and password) are required"))
+        # HTTP's challenge: clients that send credentials only when asked (.NET's) send them on the retry.
+        raise _fault(t.Authentication(text="HTTP Basic credentials (account name and password) are required"),
+                     http_status=401, headers={"WWW-Authenticate": 'Basic realm="smsgw", charset="UTF-8"'})
     try:
         return services.auth.from_request(request.environ, credentials.password, name=credentials.username)
     except RequestError as error:
@@ -213,7 +215,8 @@ def _account(services: Services, request: Request) -> Account:
 def _refusal(error: GatewayError) -> Fault:
     """The core's refusal as the fault the WSDL declares for it."""
     if isinstance(error, RateLimited):
-        return _fault(t.RateLimited(retryAfter=max(1, math.ceil(error.retry_after)), text=error.detail))
+        return _fault(t.RateLimited(retryAfter=max(1, math.ceil(error.retry_after)), text=error.detail),
+                      headers={"Retry-After": error.retry_after_header})
     if error.code in _AUTH_CODES:
         # A disabled account or a refused address looks like a wrong password (the log says which it was).
         return _fault(t.Authentication(text="invalid credentials"))
@@ -227,10 +230,11 @@ def _refusal(error: GatewayError) -> Fault:
     return _fault(t.InvalidRequest(code=error.code.value, text=error.detail))
 
 
-def _fault(detail: Any, *, sender: bool = True) -> Fault:
+def _fault(detail: Any, *, sender: bool = True, http_status: int | None = None,
+           headers: dict[str, str] | None = None) -> Fault:
     """A fault coded `Client.<detail type>` (or `Server.…`), with the detail element the WSDL declares for it."""
     return Fault(detail.text, sender=sender, subcode=detail.get_type_name(),
-                 detail=get_object_as_xml(detail, type(detail)))
+                 detail=get_object_as_xml(detail, type(detail)), http_status=http_status, headers=headers)
 
 
 # --- the wire's values as the core's, and back -------------------------------------------------------------------
