@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import http.client
 import re
-import subprocess
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
+from smsgw_testing import CERT_HEADER, make_certificate, o2_business_application
+from smsgw_testing import O2_BA_ID as BA_ID
 from sqlalchemy import select
 from werkzeug.test import Client
 
@@ -28,18 +28,9 @@ from smsgw.store import repository as repo
 from smsgw.store.tables import messages
 
 PATH = "/smsconnector/getpost/GP"
-CERT_HEADER = "X-Client-Cert-SHA256"
-BA_ID = "1992125"
 SEND_OK = "Pozadavek Send uspesne zpracovan - ISUC_001 - Send request successfully processed"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 SHORT_CODE = "7890"
-
-
-def make_certificate(directory: Path) -> str:
-    key, cert = directory / "key.pem", directory / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test", "-days", "2",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert.read_text()
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +46,8 @@ def fingerprint(certificates: tuple[str, str]) -> str:
 
 @pytest.fixture
 def ba(services: Services, fingerprint: str) -> Account:
-    """The business application of pomuzeme.si's requests (baID 1992125), named as LinuxBox's demo (`demo`), behind
-    a proxy on this host that forwards the client certificate's fingerprint."""
-    return services.accounts.create("demo", "unused", account_id=int(BA_ID), default_country="CZ",
-                                    client_certs=(fingerprint,), trusted_proxies=("127.0.0.1/32",),
-                                    client_cert_header=CERT_HEADER, allowed_originators=("+420720002125", "Firma"))
+    """The business application of pomuzeme.si's requests."""
+    return o2_business_application(services, fingerprint)
 
 
 def call(live_url: str, query: str = "", method: str = "GET", body: bytes | None = None,

@@ -62,6 +62,7 @@ BINARY_NOT_SUPPORTED = ResponseCode("EFMT_008", _F, "Binarni zpravu nelze poslat
 INVALID_VALIDITY = ResponseCode("EFMT_009", _F, "Chybna doba platnosti", "Invalid validityPeriod")
 INVALID_SCHEDULE = ResponseCode("EFMT_010", _F, "Chybny cas odeslani", "Invalid sending time")
 UNKNOWN_ACTION = ResponseCode("EFMT_011", _F, "Neznama akce", "Unknown action")
+MMS_NOT_SUPPORTED = ResponseCode("EFMT_012", _F, "MMS zpravy nejsou podporovany", "MMS messages are not supported")
 NOT_AUTHORIZED = ResponseCode("EAUT_001", _A, "Aplikace nebyla overena",
                               "The business application was not authorised (baID and client certificate)")
 ORIGINATOR_NOT_ALLOWED = ResponseCode("EAPL_001", _P, "Odesilatel neni povolen",
