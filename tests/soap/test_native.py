@@ -5,9 +5,7 @@ contract checked against the code it is generated from."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,13 +14,10 @@ import pytest
 import requests
 import zeep
 from lxml import etree
-from smsgw_testing import call
+from smsgw_testing import call, deliver
 from sqlalchemy import select
 from zeep.transports import Transport
 
-from smsgw.delivery.connectors.simulator import SimulatorConnector
-from smsgw.delivery.routes import Router
-from smsgw.delivery.worker import Worker
 from smsgw.dialects.native import contract
 from smsgw.domain.model import Account, MessageSpec, Priority, ReportMask, Status, SubmitRequest
 from smsgw.services import Services
@@ -214,24 +209,6 @@ def test_an_unknown_batch_is_an_unknown_batch_fault(soap: Any, operation: str) -
 
 
 # --- pulled reports -----------------------------------------------------------------------------------------------
-
-
-def deliver(services: Services, until: Callable[[], bool]) -> None:
-    """Run a delivery worker with the simulator (which delivers every message and reports it) until `until()`."""
-    worker = Worker(services.store, services.gateway, Router({"sim": SimulatorConnector("sim", delay=0.01)}, []),
-                    idle_s=0.02, bind_wait_s=0)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop))
-        deadline = time.monotonic() + 20
-        while not await asyncio.to_thread(until):
-            assert not task.done() and time.monotonic() < deadline, "the worker did not deliver in time"
-            await asyncio.sleep(0.05)
-        stop.set()
-        await task
-
-    asyncio.run(main())
 
 
 def test_a_delivery_report_and_an_mo_are_received_until_confirmed(soap: Any, services: Services,
