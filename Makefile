@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: serve test quick lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \
 	  echo "smsgw needs Python 3.11 (spyne 2.14 does not import on 3.12+); '$(PYTHON)' was not found." >&2; \
 	  echo "Install Python 3.11 or run: make PYTHON=/path/to/python3.11 ..." >&2; exit 1; }
@@ -15,15 +15,16 @@ $(STAMP): pyproject.toml
 	  echo "Run: make PYTHON=/path/to/python3.11 ..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' -e ./clients/python
 	touch $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/smsgw serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff check service tests bench clients
 	$(BIN)/mypy
+	$(BIN)/mypy --strict clients/python/smsgw_client
 
 test: lint
 	$(BIN)/pytest -n 2 tests
