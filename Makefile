@@ -37,6 +37,7 @@ bench: $(STAMP)
 	command -v wrk >/dev/null || { apt-get update && apt-get install -y wrk; }
 	$(BIN)/python bench/submit.py
 	$(BIN)/python bench/wsgi_servers.py
+	$(BIN)/python bench/soap.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
