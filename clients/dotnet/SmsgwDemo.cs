@@ -31,18 +31,22 @@ public static class SmsgwDemo
         }
         string baseUrl = args[0].TrimEnd('/');
         string account = args[1], password = args[2];
-        SmsGateway gw = Port(baseUrl, account, password);
+        SmsGatewayService gw = Port(baseUrl, account, password);
 
-        SendResult text = gw.SendTextMessage(new SendTextMessage {
-            recipient = TextTo, text = "Hello from .NET", clientReference = "dotnet-text" }).SendTextMessageResult;
+        // The methods take the request's fields in order. An optional value type comes with a …Specified flag
+        // after it (false: not sent); an optional reference type is left out when null.
+        SendResult text = gw.SendTextMessage(TextTo, "Hello from .NET", null, "dotnet-text",
+            0, false, default(DateTime), false, default(DateTime), false,  // validitySeconds, expiresAt, scheduledAt
+            default(Priority), false, false, false, false, false);          // priority, flash, deliveryReport
         Sent("text", text);
 
-        SendResult binary = gw.SendBinaryMessage(new SendBinaryMessage {
-            recipient = BinaryTo,
-            payload = new byte[] { 0x00, 0x01, 0x02, 0xfe, 0xff },
-            udh = new byte[] { 0x06, 0x05, 0x04, 0x15, 0x81, 0x00, 0x00 },  // port addressing, 16-bit ports
-            dataCoding = 4, dataCodingSpecified = true,
-            clientReference = "dotnet-binary" }).SendBinaryMessageResult;
+        SendResult binary = gw.SendBinaryMessage(BinaryTo,
+            new byte[] { 0x00, 0x01, 0x02, 0xfe, 0xff },
+            new byte[] { 0x06, 0x05, 0x04, 0x15, 0x81, 0x00, 0x00 },        // udh: port addressing, 16-bit ports
+            4, true, 0, false,                                               // dataCoding, protocolId
+            null, "dotnet-binary",                                           // originator, clientReference
+            0, false, default(DateTime), false, default(DateTime), false,  // validitySeconds, expiresAt, scheduledAt
+            default(Priority), false, false, false);                        // priority, deliveryReport
         Sent("binary", binary);
 
         var messages = new BatchMessage[BatchTo.Length];
@@ -51,7 +55,7 @@ public static class SmsgwDemo
             messages[i] = new BatchMessage {
                 recipient = BatchTo[i], text = "Batch message " + i, clientReference = "dotnet-batch-" + i };
         }
-        BatchResult batch = gw.SendBatch(new SendBatch { message = messages }).SendBatchResult;
+        BatchResult batch = gw.SendBatch(null, messages);
         string reference = batch.batchReference;
         Out("batch.reference", reference);
         Out("batch.accepted", batch.accepted);
@@ -76,17 +80,15 @@ public static class SmsgwDemo
 
         foreach (long id in ids)
         {
-            MessageInfo info = gw.GetMessageStatus(new GetMessageStatus {
-                messageId = id, messageIdSpecified = true }).GetMessageStatusResult;
+            MessageInfo info = gw.GetMessageStatus(id, true, null);
             Out("status." + id, info.status);
             Out("status." + id + ".recipient", info.recipient);
             Out("status." + id + ".batch", info.batchReference);
             Out("status." + id + ".history", info.history == null ? 0 : info.history.Length);
         }
-        Out("status.byReference.dotnet-text", gw.GetMessageStatus(new GetMessageStatus {
-            clientReference = "dotnet-text" }).GetMessageStatusResult.messageId);
+        Out("status.byReference.dotnet-text", gw.GetMessageStatus(0, false, "dotnet-text").messageId);
 
-        BatchStatus status = gw.GetBatchStatus(new GetBatchStatus { batchReference = reference }).GetBatchStatusResult;
+        BatchStatus status = gw.GetBatchStatus(reference);
         Out("batchstatus.total", status.total);
         Out("batchstatus.pending", status.pending);
         foreach (StatusCount c in status.count ?? new StatusCount[0])
@@ -95,21 +97,17 @@ public static class SmsgwDemo
         }
 
         // A batch due in an hour, cancelled before it is sent.
-        BatchResult scheduled = gw.SendBatch(new SendBatch {
-            batchReference = "dotnet-later",
-            message = new[] { new BatchMessage {
-                recipient = LaterTo, text = "Never sent",
-                scheduledAt = DateTime.UtcNow.AddHours(1), scheduledAtSpecified = true } } }).SendBatchResult;
+        BatchResult scheduled = gw.SendBatch("dotnet-later", new[] { new BatchMessage {
+            recipient = LaterTo, text = "Never sent",
+            scheduledAt = DateTime.UtcNow.AddHours(1), scheduledAtSpecified = true } });
         Out("later.id", scheduled.result[0].messageId);
         Out("later.status", scheduled.result[0].status);
-        foreach (CancelledMessage c in gw.CancelBatch(new CancelBatch { batchReference = "dotnet-later" })
-                 ?? new CancelledMessage[0])
+        foreach (CancelledMessage c in gw.CancelBatch("dotnet-later") ?? new CancelledMessage[0])
         {
             Out("cancelled", c.messageId);
         }
 
-        Report[] reports = gw.ReceiveMessages(new ReceiveMessages { maxReports = 10, maxReportsSpecified = true })
-                           ?? new Report[0];
+        Report[] reports = gw.ReceiveMessages(10, true) ?? new Report[0];
         Out("received", reports.Length);
         var reportIds = new List<long>();
         foreach (Report r in reports)
@@ -126,14 +124,14 @@ public static class SmsgwDemo
         }
         if (reportIds.Count > 0)
         {
-            Out("confirmed", gw.ConfirmMessages(reportIds.ToArray()).ConfirmMessagesResult);
+            Out("confirmed", gw.ConfirmMessages(reportIds.ToArray()));
         }
 
         // Faults: ASMX proxies raise SoapException; the WSDL's fault type is the detail's element, and the code's
         // local part is Client.<that type>.
         try
         {
-            gw.GetMessageStatus(new GetMessageStatus { messageId = 1, messageIdSpecified = true });
+            gw.GetMessageStatus(1, true, null);
             Out("fault.unknownMessage", "none");
         }
         catch (SoapException e)
@@ -143,8 +141,9 @@ public static class SmsgwDemo
         }
         try
         {
-            Port(baseUrl, account, password + "-wrong").SendTextMessage(new SendTextMessage {
-                recipient = TextTo, text = "never" });
+            Port(baseUrl, account, password + "-wrong").SendTextMessage(TextTo, "never", null, null,
+                0, false, default(DateTime), false, default(DateTime), false, default(Priority), false,
+                false, false, false, false);
             Out("fault.wrongPassword", "none");
         }
         catch (SoapException e)
@@ -180,12 +179,14 @@ public static class SmsgwDemo
         }
     }
 
-    static SmsGateway Port(string baseUrl, string account, string password)
+    /// The credentials are sent when the server asks for them: it answers a request without them with 401 and a
+    /// Basic challenge, and the request is repeated with them. (PreAuthenticate = true would save that round trip
+    /// on later calls.)
+    static SmsGatewayService Port(string baseUrl, string account, string password)
     {
-        return new SmsGateway {
+        return new SmsGatewayService {
             Url = baseUrl + "/ws/v1",
             Credentials = new NetworkCredential(account, password),
-            PreAuthenticate = true,
         };
     }
 

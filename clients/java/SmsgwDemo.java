@@ -16,7 +16,7 @@ import javax.xml.datatype.DatatypeFactory;
 import javax.xml.datatype.XMLGregorianCalendar;
 import javax.xml.ws.BindingProvider;
 
-import smsgw.v1.Authentication_Exception;
+import smsgw.v1.AuthenticationFault;
 import smsgw.v1.BatchMessage;
 import smsgw.v1.BatchResult;
 import smsgw.v1.BatchStatus;
@@ -26,9 +26,9 @@ import smsgw.v1.MessageResult;
 import smsgw.v1.Report;
 import smsgw.v1.SendResult;
 import smsgw.v1.SmsGateway;
-import smsgw.v1.SmsGateway_Service;
+import smsgw.v1.SmsGatewayService;
 import smsgw.v1.StatusCount;
-import smsgw.v1.UnknownMessage_Exception;
+import smsgw.v1.UnknownMessageFault;
 
 import com.intele.chimera.gw.wsdl.smsgateway_v1.SMSGatewayV10;
 import com.intele.chimera.gw.wsdl.smsgateway_v1.SMSGatewayV10EndpointService;
@@ -54,7 +54,7 @@ public final class SmsgwDemo {
         String password = args[2];
 
         // The WSDL is read from the classpath (build.sh copies it there); the address is the server's.
-        SmsGateway_Service service = new SmsGateway_Service(resource("wsdl/native/smsgw-v1.wsdl"));
+        SmsGatewayService service = new SmsGatewayService(resource("wsdl/native/smsgw-v1.wsdl"));
         SmsGateway gw = port(service, base + "/ws/v1", account, password);
 
         SendResult text = gw.sendTextMessage(TEXT_TO, "Hello from Java", null, "java-text", null, null, null,
@@ -142,14 +142,14 @@ public final class SmsgwDemo {
         try {
             gw.getMessageStatus(1L, null);
             out("fault.unknownMessage", "none");
-        } catch (UnknownMessage_Exception e) {
+        } catch (UnknownMessageFault e) {
             out("fault.unknownMessage", e.getClass().getSimpleName());
         }
         SmsGateway wrong = port(service, base + "/ws/v1", account, password + "-wrong");
         try {
             wrong.sendTextMessage(TEXT_TO, "never", null, null, null, null, null, null, null, null);
             out("fault.wrongPassword", "none");
-        } catch (Authentication_Exception e) {
+        } catch (AuthenticationFault e) {
             out("fault.wrongPassword", e.getClass().getSimpleName());
             out("fault.wrongPassword.text", e.getFaultInfo().getText());
         }
@@ -185,8 +185,8 @@ public final class SmsgwDemo {
         }
     }
 
-    static SmsGateway port(SmsGateway_Service service, String address, String user, String password) {
-        SmsGateway port = service.getSmsGateway();
+    static SmsGateway port(SmsGatewayService service, String address, String user, String password) {
+        SmsGateway port = service.getSmsGatewayPort();
         Map<String, Object> context = ((BindingProvider) port).getRequestContext();
         context.put(BindingProvider.ENDPOINT_ADDRESS_PROPERTY, address);
         context.put(BindingProvider.USERNAME_PROPERTY, user);

@@ -146,8 +146,8 @@ def test_a_generated_client_sends_and_reads_back(client: str, request: pytest.Fi
 
     # typed faults: JAX-WS raises the fault's own exception class; ASMX gives the detail element
     if client == "java":
-        assert out["fault.unknownMessage"] == "UnknownMessage_Exception"
-        assert out["fault.wrongPassword"] == "Authentication_Exception"
+        assert out["fault.unknownMessage"] == "UnknownMessageFault"
+        assert out["fault.wrongPassword"] == "AuthenticationFault"
     else:
         assert (out["fault.unknownMessage"], out["fault.unknownMessage.code"]) == \
             ("UnknownMessage", "Client.UnknownMessage")

@@ -25,7 +25,7 @@ from .models import (
 
 NS = "urn:smsgw:v1"
 PATH = "/ws/v1"
-BINDING = f"{{{NS}}}SmsGateway"
+BINDING = f"{{{NS}}}SmsGatewayBinding"
 OPERATIONS = frozenset({"SendTextMessage", "SendBinaryMessage", "SendBatch", "GetMessageStatus", "GetBatchStatus",
                         "CancelBatch", "ReceiveMessages", "ConfirmMessages"})
 MAX_BATCH = 10_000  # the server's limit of messages in one SendBatch (over it: TooManyMessages)
