@@ -7,14 +7,19 @@ import http.client
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from lxml import etree
 from sqlalchemy import select
 
-from smsgw.domain.model import Account, MessageView, Priority, ReportMask, Status
+from smsgw.dialects.puzzel.request import parse, send, tree_from_xml
+from smsgw.domain.model import Account, MessageView, Outcome, Priority, ReportMask, Status, SubmitRequest, SubmitResult
 from smsgw.services import Services
 from smsgw.store.tables import messages
 
@@ -903,3 +908,93 @@ def test_a_thousand_message_json_request_is_answered_in_order(
     assert {s["statusCode"] for s in statuses} == {1}
     assert len({s["messageId"] for s in statuses}) == 1000
     assert services.gateway.batch_status(account, "big").total == 1000
+
+
+# --- the reader, unit by unit: what the faster reader must still give ----------------------------------------------
+
+REQUEST_NS = "http://chimera.intele.com/gw/xsd/SMSGateway/Request/2013/02"
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+
+def reference_tree(element: etree._Element) -> dict[str, Any]:
+    """The XML reader as it was written first, element by element: `tree_from_xml` must give what it gives."""
+    tree: dict[str, Any] = {}
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        name = etree.QName(child)
+        if name.namespace not in (None, REQUEST_NS):
+            continue
+        if child.get(XSI_NIL) in ("true", "1"):
+            value: Any = None
+        elif len(child):
+            value = reference_tree(child)
+        else:
+            value = child.text or ""
+        earlier = tree.get(name.localname)
+        if name.localname not in tree:
+            tree[name.localname] = value
+        elif isinstance(earlier, list):
+            earlier.append(value)
+        else:
+            tree[name.localname] = [earlier, value]
+    return tree
+
+
+@st.composite
+def xml_elements(draw: st.DrawFn, depth: int = 0) -> etree._Element:
+    """Requests' elements: Puzzel's names, unqualified, in the Request namespace or in another; xsi:nil of every
+    spelling; repeated children, comments between them, text or children."""
+    namespace = draw(st.sampled_from([None, REQUEST_NS, "urn:other"]))
+    name = draw(st.sampled_from(["message", "recipient", "content", "settings", "parameter", "key", "value"]))
+    element = etree.Element(name if namespace is None else f"{{{namespace}}}{name}")
+    nil = draw(st.sampled_from([None, None, "true", "1", "false", "0", " true"]))
+    if nil is not None:
+        element.set(XSI_NIL, nil)
+    if depth < 3 and draw(st.booleans()):
+        for _ in range(draw(st.integers(0, 4))):
+            element.append(draw(xml_elements(depth + 1)))
+            if draw(st.booleans()):
+                element.append(etree.Comment("between"))
+    else:
+        element.text = draw(st.none() | st.text(st.sampled_from("a <&\n"), max_size=4))
+    return element
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(xml_elements())
+def test_the_xml_reader_gives_the_tree_it_always_gave(element: etree._Element) -> None:
+    assert tree_from_xml(element) == reference_tree(element)
+
+
+scalars = (st.sampled_from([None, "", " ", "+4741000000", "4741000001", "hello", "12", " 7 ", "-3", "2147483648",
+                            "1e3", "true"])
+           | st.integers(-2**32, 2**32) | st.floats(-1e10, 1e10, width=32) | st.booleans())
+field_values = scalars | st.lists(scalars, max_size=2) | st.dictionaries(st.just("x"), scalars, max_size=1)
+message_nodes = st.dictionaries(st.sampled_from(["recipient", "content", "price", "clientReference"]), field_values)
+
+
+def submitted(nodes: list[Any], duplicate_window: int) -> tuple[list[Any], list[Any]]:
+    """What `send` hands the gateway for `nodes`, and what it answers (every readable message accepted)."""
+    account = SimpleNamespace(name="acme", duplicate_window=duplicate_window, recipient_quota=5, recipient_window=60)
+    specs: list[Any] = []
+
+    def submit(_: Any, request: SubmitRequest) -> SubmitResult:
+        specs.extend(request.messages)
+        return SubmitResult(str(request.batch_ref), [Outcome(i, m.recipient, i + 1, Status.ACCEPTED)
+                                                     for i, m in enumerate(request.messages)])
+
+    services: Any = SimpleNamespace(auth=SimpleNamespace(from_request=lambda *_, **__: account),
+                                    gateway=SimpleNamespace(submit=submit))
+    tree = {"serviceId": 1000, "username": "u", "password": "p", "batchReference": "b", "message": nodes}
+    return specs, list(send(services, {}, parse(tree), "puzzel-rest").statuses)
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(st.lists(message_nodes, min_size=1, max_size=4), st.sampled_from([0, 600]))
+def test_a_message_without_settings_reads_as_one_whose_settings_say_nothing(nodes: list[dict[str, Any]],
+                                                                            duplicate_window: int) -> None:
+    """Most messages have no settings, and skip their reading: the specs and statuses are those of the full read."""
+    plain = submitted(nodes, duplicate_window)
+    read_in_full = submitted([{**node, "settings": {"unknownSetting": "x"}} for node in nodes], duplicate_window)
+    assert plain == read_in_full

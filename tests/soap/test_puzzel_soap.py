@@ -7,16 +7,25 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 import zeep
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from lxml import etree
 from smsgw_testing import call
 from sqlalchemy import select
 
+from smsgw.dialects.puzzel.codes import MessageStatus, StatusCode, message_id, xml_text
+from smsgw.dialects.puzzel.request import Reply, response_xml
 from smsgw.domain.model import Account, MessageSpec, Priority, ReportMask, Status, SubmitRequest
 from smsgw.services import Services
 from smsgw.soap.contract import WSDL_DIR
+from smsgw.soap.envelope import SOAP11 as SOAP11_VERSION
+from smsgw.soap.envelope import SOAP12 as SOAP12_VERSION
+from smsgw.soap.envelope import envelope as soap_envelope
 from smsgw.store.tables import messages
 
 GATEWAY_NS = "http://chimera.intele.com/gw/wsdl/SMSGateway-v1.0"
@@ -338,3 +347,73 @@ def fault_code(fault: zeep.exceptions.Fault) -> int:
     assert detail is not None
     [element] = detail
     return int(str(element.findtext("code")))
+
+
+# --- the answer, written as text ---------------------------------------------------------------------------------
+
+
+def lxml_response(reply: Reply) -> etree._Element:
+    """The `response` as it was built with lxml, element by element: what `response_xml` must write byte for byte."""
+    root = etree.Element(f"{{{RESPONSE_NS}}}response", nsmap={"ns2": RESPONSE_NS})
+    etree.SubElement(root, "batchReference").text = xml_text(reply.batch_ref)
+    for s in reply.statuses:
+        status = etree.SubElement(root, "messageStatus")
+        etree.SubElement(status, "statusCode").text = str(int(s.status))
+        etree.SubElement(status, "statusMessage").text = xml_text(s.text)
+        etree.SubElement(status, "clientReference").text = xml_text(s.client_reference)
+        etree.SubElement(status, "recipient").text = xml_text(s.recipient)
+        if s.message_id is not None:
+            etree.SubElement(status, "messageId").text = s.message_id
+        etree.SubElement(status, "sequenceIndex").text = str(s.sequence_index)
+    return root
+
+
+# Any character, lone surrogates and controls included, and more of those XML escapes or cannot carry.
+echoed = st.text(st.characters(blacklist_categories=()) | st.sampled_from("&<>\r\n\t\"'\x00\x1f\ud800\ufffe]"),
+                 max_size=12)
+message_statuses = st.lists(st.builds(
+    MessageStatus, st.integers(1, 10**6), st.sampled_from(StatusCode), echoed, st.none() | echoed,
+    st.none() | echoed, st.none() | st.integers(0, 2**63 - 1).map(message_id)), max_size=6)
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(echoed, message_statuses)
+def test_the_response_written_as_text_is_what_lxml_writes(batch_ref: str, statuses: list[MessageStatus]) -> None:
+    reply = Reply(batch_ref, statuses)
+    written = response_xml(reply).encode()
+    assert written == etree.tostring(lxml_response(reply), encoding="utf-8")
+    parsed = etree.fromstring(written)  # and it reads back as the (XML-safe) text it was given, CR included
+    assert [m.findtext("clientReference") or None for m in parsed] == [None] + [
+        xml_text(s.client_reference) or None for s in statuses]
+
+
+CR = {"\r": "&#13;"}  # a CR in XML text, which a parser would read as a line feed
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_the_soap_answer_is_the_envelope_lxml_writes(live_url: str, account: Account, version: str) -> None:
+    refs = ["a&b<c>d]]>", "cr\rlf", "ü € 😀", "tab\tnew\nline", "'quoted\""]
+    body = envelope(credentials() + "<batchReference>b&amp;r</batchReference>"
+                    + "".join(message(extra=f"<clientReference>{escape(ref, CR)}</clientReference>") for ref in refs)
+                    + message("not &lt;a&gt; number"), version)
+    status, text, _ = call(live_url, PATHS[0], "POST", body.encode(),
+                           {"Content-Type": "text/xml" if version == "1.1" else "application/soap+xml"})
+    assert status == 200, text
+    sent = etree.fromstring(text.encode())
+    answer = body_of(sent, version)
+    reply = Reply(str(answer.findtext(f"{{{RESPONSE_NS}}}response/batchReference")), [
+        MessageStatus(int(str(s["sequenceIndex"])), StatusCode(int(str(s["statusCode"]))), str(s["statusMessage"]),
+                      s["recipient"], s["clientReference"], s.get("messageId")) for s in statuses(answer)])
+    assert reply.batch_ref == "b&r"
+    assert [s.client_reference for s in reply.statuses] == [*refs, None]
+    assert reply.statuses[-1].status == StatusCode.SYNTAX_ERROR
+    lxml_answer = etree.Element(f"{{{GATEWAY_NS}}}sendMessagesResponse", nsmap={"ns3": GATEWAY_NS})
+    lxml_answer.append(lxml_response(reply))
+    assert text.encode() == soap_envelope(SOAP11_VERSION if version == "1.1" else SOAP12_VERSION, lxml_answer)
+
+
+@given(st.integers(0, 2**63 - 1) | st.integers(0, 36**3))
+def test_message_ids_are_base_36_without_leading_zeros(core_id: int) -> None:
+    shown = message_id(core_id)
+    assert int(shown, 36) == core_id and ID.fullmatch(shown)
+    assert shown == "0" or not shown.startswith("0")

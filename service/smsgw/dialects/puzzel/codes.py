@@ -4,8 +4,8 @@ the XML namespaces. Every Puzzel face (REST, GET, SOAP, management) answers in t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from ...domain.errors import ErrorCode, GatewayError, RateLimited
 from ...domain.numbers import OriginatorType
@@ -123,15 +123,17 @@ def message_id(core_id: int) -> str:
     """The core's 64-bit id as Puzzel shows message ids: base 36, lower case (e.g. "760081j04w00")."""
     if core_id < 0:
         raise ValueError("message ids are not negative")
-    digits = []
-    while True:
-        core_id, digit = divmod(core_id, 36)
-        digits.append(_BASE36[digit])
-        if not core_id:
-            return "".join(reversed(digits))
+    pairs = []  # two digits at a time, least significant first
+    while core_id >= 1296:
+        core_id, low = divmod(core_id, 1296)
+        pairs.append(_BASE36_PAIRS[low])
+    pairs.append(_BASE36_PAIRS[core_id] if core_id >= 36 else _BASE36[core_id])  # no leading zero
+    pairs.reverse()
+    return "".join(pairs)
 
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_BASE36_PAIRS = [high + low for high in _BASE36 for low in _BASE36]  # "00" … "zz", by value
 
 
 def originator_type(raw: str) -> OriginatorType:
@@ -153,9 +155,9 @@ def xml_text(text: str | None) -> str | None:
     return None if text is None else _NOT_XML_CHARS.sub("\ufffd", text)
 
 
-@dataclass(frozen=True, slots=True)
-class MessageStatus:
-    """One `messageStatus` of a response (sessionId is always absent: sessions are not supported)."""
+class MessageStatus(NamedTuple):
+    """One `messageStatus` of a response (sessionId is always absent: sessions are not supported). A named tuple: a
+    request makes one per message, and a tuple is the cheapest immutable record to make."""
 
     sequence_index: int  # 1-based, request order
     status: StatusCode

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request, Response
 from ...services import Services
 from ..http import client_address, params
 from .codes import REQUEST_NS
-from .request import Reply, Unreadable, parse, response_element, send, tree_from_xml, unreadable_reply
+from .request import Reply, Unreadable, parse, response_xml, send, tree_from_xml, unreadable_reply
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ _XML_TYPES = ("application/xml", "text/xml")
 # What GET and POST answer by default (the first) and what Accept may choose.
 _OFFERS = {"GET": ["text/xml", "application/xml", "application/json"],
            "POST": ["application/xml", "text/xml", "application/json"]}
+_XML_DECLARATION = b"<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"  # as lxml writes it
 _SEGMENT = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)(?:\[(\d{1,5})\])?")
 
 
@@ -191,4 +192,4 @@ def _json_reply(reply: Reply) -> dict[str, Any]:
 
 
 def _xml_reply(reply: Reply) -> bytes:
-    return etree.tostring(response_element(reply), xml_declaration=True, encoding="UTF-8", standalone=True)
+    return _XML_DECLARATION + response_xml(reply).encode()

@@ -13,6 +13,7 @@ status codes (2 for credentials) otherwise. They leave as SOAP faults whose deta
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -23,11 +24,11 @@ from ...domain.errors import ErrorCode, GatewayError, RequestError
 from ...domain.model import Account
 from ...services import Services
 from ...soap.contract import Contract
-from ...soap.endpoint import Call, Operation, SoapEndpoint
-from ...soap.envelope import Fault
+from ...soap.endpoint import Answer, Call, Operation, SoapEndpoint
+from ...soap.envelope import Fault, Version, envelope
 from .codes import FAULT_NS, MGMT_NS_V10, MGMT_NS_V11, REQUEST_NS, StatusCode
 from .mgmt import batch_list_element, batch_status_element, stopped_element
-from .request import Unreadable, parse, response_element, send, tree_from_xml, unreadable_reply
+from .request import Unreadable, parse, response_xml, send, tree_from_xml, unreadable_reply
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class PuzzelSoap:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def send_messages(self, call: Call) -> etree._Element:
+    def send_messages(self, call: Call) -> Answer:
         request = call.payload.find(f"{{{REQUEST_NS}}}request")  # the contract requires it
         try:
             parsed = parse(tree_from_xml(request if request is not None else call.payload))
@@ -65,9 +66,8 @@ class PuzzelSoap:
             reply = unreadable_reply(error)
         else:
             reply = send(self.services, call.request.environ, parsed, "puzzel-soap")
-        answer = etree.Element(f"{{{GATEWAY_NS}}}sendMessagesResponse", nsmap={"ns3": GATEWAY_NS})
-        answer.append(response_element(reply))
-        return answer
+        head, tail = _frame(call.version)
+        return Answer(head + response_xml(reply).encode() + tail)
 
     def batch_list(self, call: Call) -> etree._Element:
         account = self._account(call)
@@ -102,6 +102,16 @@ class PuzzelSoap:
                 raise
             raise _fault(NO_SUCH_BATCH, "No batch found matching the given customer batch reference for this "
                                         "service") from None
+
+
+@functools.cache
+def _frame(version: Version) -> tuple[bytes, bytes]:
+    """The answer's envelope as `envelope` renders it, before and after the `response`: sendMessagesResponse is
+    written as text (`response_xml`), not as elements."""
+    answer = etree.Element(f"{{{GATEWAY_NS}}}sendMessagesResponse", nsmap={"ns3": GATEWAY_NS})
+    etree.SubElement(answer, "response")
+    head, tail = envelope(version, answer).split(b"<response/>")
+    return head, tail
 
 
 def _field(call: Call, name: str) -> str:
