@@ -6,8 +6,10 @@ commits every accepted message of the request in one transaction before it retur
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import re
 import time
 import unicodedata
@@ -65,6 +67,16 @@ _ROW_PRICE = repo.MESSAGE_COLUMNS.index("price") - 4
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _new_batch_ref() -> str:
+    """`str(uuid.uuid4())`, the same random version 4 UUID in the same text, made without a `uuid.UUID` (every request
+    without a reference of its own gets one)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    digits = raw.hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +144,15 @@ class _Job:
     to_suppressed: bool = False  # an opt-out confirmation goes to the number that just opted out
 
 
+@functools.lru_cache(maxsize=1024)
+def _default_originator(raw: str, declared: numbers.OriginatorType | None,
+                        country: str | None) -> tuple[str, numbers.OriginatorType]:
+    """An account's default originator as the network will carry it: the same for every message the account sends
+    without one, so worked out once per setting (a default written as a national number costs a phonenumbers parse).
+    An invalid one raises every time: lru_cache keeps no exception."""
+    return numbers.originator(raw, declared, country)
+
+
 class Gateway:
     def __init__(self, store: Store, ids: IdAllocator, clock: Callable[[], int] = _now_ms) -> None:
         self.store = store
@@ -159,7 +180,7 @@ class Gateway:
                 f"{count} messages in one request; at most {MAX_MESSAGES_PER_REQUEST:,} allowed",
                 field="message",
             )
-        batch_ref = request.batch_ref or str(uuid.uuid4())
+        batch_ref = request.batch_ref or _new_batch_ref()
         if "\x00" in batch_ref:
             raise RequestError(ErrorCode.INVALID_FIELD, "NUL characters are not allowed", "batchReference")
         if len(batch_ref) > MAX_REF_LENGTH:
@@ -417,9 +438,11 @@ class Gateway:
         raw = spec.originator or account.default_originator
         if not raw:
             return None, None
-        declared = spec.originator_type if spec.originator else account.default_originator_type
         try:
-            value, kind = numbers.originator(raw, declared, account.default_country)
+            if spec.originator:
+                value, kind = numbers.originator(raw, spec.originator_type, account.default_country)
+            else:
+                value, kind = _default_originator(raw, account.default_originator_type, account.default_country)
             if spec.originator and account.allowed_originators and value not in account.allowed_originators:
                 raise MessageError(ErrorCode.ORIGINATOR_NOT_ALLOWED, f"originator {value!r} is not allowed for this "
                                    "account", "originator")

@@ -329,6 +329,16 @@ def test_the_default_originator_is_used_when_a_message_names_none(gateway: Gatew
     assert (view.originator, view.originator_type) == ("1960", OriginatorType.NETWORK)
 
 
+def test_a_changed_default_originator_applies_to_the_next_message(gateway: Gateway, accounts: Accounts) -> None:
+    """The default is worked out once per setting, not once per account: a new one is read afresh."""
+    accounts.create("shop", "pw", default_country="NO", default_originator="1960")
+    for default, expected in (("1960", OriginatorType.NETWORK), ("SHOP", OriginatorType.ALPHANUMERIC),
+                              ("+4741000000", OriginatorType.INTERNATIONAL), ("1960", OriginatorType.NETWORK)):
+        shop = accounts.update("shop", default_originator=default)
+        view = view_of(gateway, gateway.submit(shop, SubmitRequest([MessageSpec(NO, "hi")])).outcomes[0])
+        assert (view.originator, view.originator_type) == (default, expected)
+
+
 def test_an_invalid_originator_is_refused_for_that_message_only(gateway: Gateway, account: Account) -> None:
     bad, good = gateway.submit(account, SubmitRequest([
         MessageSpec(NO, "hi", originator="MuchTooLongSender"),

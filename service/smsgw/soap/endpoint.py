@@ -76,7 +76,7 @@ class SoapEndpoint:
     def schema_file(self, request: Request, name: str) -> Response:
         return Response(self.contract.files[name], mimetype="text/xml")
 
-    def serve(self, request: Request) -> Response:
+    def serve(self, request: Request) -> Response | Reply:
         if request.method != "POST":
             if "wsdl" in (key.lower() for key in request.args):
                 return Response(self.contract.document(request.base_url), mimetype="text/xml")
@@ -115,8 +115,27 @@ class SoapEndpoint:
             log.exception("%s: %s: unexpected error", self.name, request.path)
             return _fault(version, Fault("internal error; the request may be sent again", sender=False))
         if isinstance(result, Answer):
+            if result.status == 200:
+                return Reply(result.body, version.content_type())
             return Response(result.body, status=result.status, content_type=version.content_type())
-        return Response(envelope(version, result), content_type=version.content_type())
+        return Reply(envelope(version, result), version.content_type())
+
+
+class Reply:
+    """A 200 answer, sent as werkzeug's `Response(body, content_type=…)` sends it (the same status line, Content-Type
+    and Content-Length; no body to a HEAD) without building its header machinery for every request: every operation
+    that succeeds answers this way. Faults and other statuses keep werkzeug's Response. The body goes back as a list,
+    which granian sends in one piece."""
+
+    __slots__ = ("body", "headers")
+
+    def __init__(self, body: bytes, content_type: str) -> None:
+        self.body = body
+        self.headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+
+    def __call__(self, environ: Mapping[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        start_response("200 OK", self.headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [self.body]
 
 
 def _fault(version: Version, fault: Fault) -> Response:

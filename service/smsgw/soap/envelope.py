@@ -33,16 +33,33 @@ class Version:
     def content_type(self) -> str:
         return f"{self.media_type}; charset=utf-8"
 
+    # Its elements' and attribute's names, as lxml spells them ("{namespace}localname").
+    @property
+    def envelope(self) -> str:
+        return f"{{{self.namespace}}}Envelope"
+
+    @property
+    def header(self) -> str:
+        return f"{{{self.namespace}}}Header"
+
+    @property
+    def body(self) -> str:
+        return f"{{{self.namespace}}}Body"
+
+    @property
+    def must_understand(self) -> str:
+        return f"{{{self.namespace}}}mustUnderstand"
+
 
 SOAP11 = Version("1.1", SOAP11_NS, "text/xml", "Client", "Server", 500)
 SOAP12 = Version("1.2", SOAP12_NS, "application/soap+xml", "Sender", "Receiver", 400)
 VERSIONS = (SOAP11, SOAP12)
+_BY_MEDIA_TYPE = {v.media_type: v for v in VERSIONS}
 
 
 def version_of(content_type: str | None) -> Version | None:
     """The version a Content-Type names, or None for anything that is not SOAP."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    return next((v for v in VERSIONS if v.media_type == media), None)
+    return _BY_MEDIA_TYPE.get((content_type or "").split(";", 1)[0].strip().lower())
 
 
 def action_of(version: Version, content_type: str | None, soap_action: str | None) -> str:
@@ -95,19 +112,21 @@ def payload(body: bytes, version: Version) -> etree._Element:
     docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise Fault("a DOCTYPE or entity declaration is not allowed in a SOAP message")
-    if not isinstance(root.tag, str) or etree.QName(root).localname != "Envelope":
-        raise Fault("the document is not a SOAP Envelope")
-    if etree.QName(root).namespace != version.namespace:
-        other = next((v for v in VERSIONS if v.namespace == etree.QName(root).namespace), None)
-        said = f"a SOAP {other.name} envelope" if other else f"an envelope in namespace {etree.QName(root).namespace}"
+    if root.tag != version.envelope:  # the usual case settled in one comparison
+        if not isinstance(root.tag, str) or etree.QName(root).localname != "Envelope":
+            raise Fault("the document is not a SOAP Envelope")
+        namespace = etree.QName(root).namespace
+        other = next((v for v in VERSIONS if v.namespace == namespace), None)
+        said = f"a SOAP {other.name} envelope" if other else f"an envelope in namespace {namespace}"
         raise Fault(f"{said} sent as SOAP {version.name} (Content-Type {version.media_type})",
                     subcode="VersionMismatch")
-    header = root.find(f"{{{version.namespace}}}Header")
+    # The first child of each name, as `find` gives it, without ElementPath's path handling.
+    header = next(root.iterchildren(version.header), None)
     if header is not None:
         for entry in header:
-            if entry.get(f"{{{version.namespace}}}mustUnderstand", "").strip() in _TRUE:
+            if entry.get(version.must_understand, "").strip() in _TRUE:
                 raise Fault(f"header {entry.tag} must be understood, and is not", subcode="MustUnderstand")
-    soap_body = root.find(f"{{{version.namespace}}}Body")
+    soap_body: etree._Element | None = next(root.iterchildren(version.body), None)
     if soap_body is None:
         raise Fault("the envelope has no Body")
     elements = [child for child in soap_body if isinstance(child.tag, str)]

@@ -29,7 +29,7 @@ class _Slot(Generic[Job, Result]):
 
     def __init__(self, job: Job) -> None:
         self.job = job
-        self.wake = threading.Event()
+        self.wake: threading.Event | None = None  # a caller that has to wait gets one when it queues behind a leader
         self.leads = False
         self.finished = False
         self.result: Result | None = None
@@ -49,16 +49,19 @@ class GroupCommit(Generic[Job, Result]):
     def run(self, job: Job) -> Result:
         """`work(conn, job)` inside a committed transaction, possibly shared with concurrent callers."""
         slot: _Slot[Job, Result] = _Slot(job)
+        wake = None
         with self._lock:
             self._queue.append(slot)
             if not self._leading:
-                self._leading = slot.leads = True
+                self._leading = slot.leads = True  # and leads until its job is done: it never waits
+            else:
+                wake = slot.wake = threading.Event()  # only a caller that waits needs one
         while not slot.finished:
             if slot.leads:
                 self._lead(slot)
-            else:
-                slot.wake.wait()
-                slot.wake.clear()
+            elif wake is not None:  # always: a caller that does not lead at first queued behind a leader
+                wake.wait()
+                wake.clear()
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
@@ -73,7 +76,8 @@ class GroupCommit(Generic[Job, Result]):
             if self._queue:
                 successor = self._queue[0]
                 successor.leads = True
-                successor.wake.set()
+                if successor.wake is not None:  # always: it queued behind a leader
+                    successor.wake.set()
             else:
                 self._leading = False
 
@@ -92,7 +96,8 @@ class GroupCommit(Generic[Job, Result]):
                 slot.result = result
         for slot in group:
             slot.finished = True
-            slot.wake.set()
+            if slot.wake is not None:
+                slot.wake.set()
 
     def close(self) -> None:
         """Give the kept connection back (a leader still running reopens one)."""
