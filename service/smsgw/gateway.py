@@ -201,12 +201,16 @@ class Gateway:
 
     def _admit(self, account: Account, messages: int) -> None:
         """The account's requests and messages per second; a request over either is refused whole."""
-        for kind, limit, n in (("requests", account.request_rate, 1), ("messages", account.message_rate, messages)):
-            wait = self.rates.admit(account.id, kind, limit, n)
-            if wait:
-                log.info("submit account=%s refused: over %d %s per second (retry in %.3f s)", account.name, limit,
-                         kind, wait)
-                raise RateLimited(f"over the account's limit of {limit} {kind} per second", wait)
+        if account.request_rate <= 0 and account.message_rate <= 0:
+            return
+        refused = self.rates.admit(account.id, (("requests", account.request_rate, 1),
+                                                ("messages", account.message_rate, messages)))
+        if refused is not None:
+            kind, wait = refused
+            limit = account.request_rate if kind == "requests" else account.message_rate
+            log.info("submit account=%s refused: over %d %s per second (retry in %.3f s)", account.name, limit,
+                     kind, wait)
+            raise RateLimited(f"over the account's limit of {limit} {kind} per second", wait)
 
     def _write(self, conn: Connection, jobs: list[_Job]) -> list[SubmitResult]:
         """The requests of one write transaction: each decides its outcomes, then all their rows go in at once.
