@@ -98,29 +98,26 @@ class _Accepted:
                        parts=self.parts, encoding=self.encoding, client_ref=self.client_ref, **changes)
 
 
-def _with(item: _Accepted, *, status: Status | None = None, cost: int | None = None) -> _Accepted:
-    """The accepted message with its stored status or its cost changed. (Called per message of a credit account's
-    batch: built directly, `dataclasses.replace` costs several times more.)"""
-    row = item.row
-    if status is not None:
-        row = (*row[:_ROW_STATUS], status.value, *row[_ROW_STATUS + 1:])
-    if cost is not None:
-        row = (*row[:_ROW_COST], cost, *row[_ROW_COST + 1:])
-    return _Accepted(item.index, row, item.key, item.recipient, status or item.status, item.parts, item.encoding,
+def _held(item: _Accepted) -> _Accepted:
+    """The accepted message to be stored held. (Built directly: `dataclasses.replace` costs several times more.)"""
+    row = (*item.row[:_ROW_STATUS], Status.HELD.value, *item.row[_ROW_STATUS + 1:])
+    return _Accepted(item.index, row, item.key, item.recipient, Status.HELD, item.parts, item.encoding,
                      item.client_ref)
 
 
-def _costs(account: Account, items: Sequence[_Accepted]) -> list[int]:
-    """What each message costs a credit account: one (messages mode), or its parts at the segment price plus its
-    price (currency mode)."""
+def _cost(account: Account, parts: int, price: int | None) -> int | None:
+    """What a message costs a credit account — one (messages mode), or its parts at the segment price plus its
+    price (currency mode) — written in its row when it is validated, and taken from the balance at commit; None
+    for an account without credit."""
+    if account.credit_mode == "none":
+        return None
     if account.credit_mode == "messages":
-        return [1] * len(items)
-    return [account.segment_price * item.parts + (item.row[_ROW_PRICE] or 0) for item in items]
+        return 1
+    return account.segment_price * parts + (price or 0)
 
 
-def _charged(item: _Accepted, cost: int) -> _Accepted:
-    """The message with its cost in its row (kept as it is when the row has it already)."""
-    return item if item.row[_ROW_COST] == cost else _with(item, cost=cost)
+def _costs(items: Sequence[_Accepted]) -> list[int]:
+    return [item.row[_ROW_COST] for item in items]
 
 
 @dataclass(slots=True)
@@ -222,12 +219,16 @@ class Gateway:
 
     def _admit(self, account: Account, messages: int) -> None:
         """The account's requests and messages per second; a request over either is refused whole."""
-        for kind, limit, n in (("requests", account.request_rate, 1), ("messages", account.message_rate, messages)):
-            wait = self.rates.admit(account.id, kind, limit, n)
-            if wait:
-                log.info("submit account=%s refused: over %d %s per second (retry in %.3f s)", account.name, limit,
-                         kind, wait)
-                raise RateLimited(f"over the account's limit of {limit} {kind} per second", wait)
+        if account.request_rate <= 0 and account.message_rate <= 0:
+            return
+        refused = self.rates.admit(account.id, (("requests", account.request_rate, 1),
+                                                ("messages", account.message_rate, messages)))
+        if refused is not None:
+            kind, wait = refused
+            limit = account.request_rate if kind == "requests" else account.message_rate
+            log.info("submit account=%s refused: over %d %s per second (retry in %.3f s)", account.name, limit,
+                     kind, wait)
+            raise RateLimited(f"over the account's limit of {limit} {kind} per second", wait)
 
     def _write(self, conn: Connection, jobs: list[_Job]) -> list[SubmitResult]:
         """The requests of one write transaction: each decides its outcomes, then all their rows go in at once.
@@ -321,12 +322,10 @@ class Gateway:
         if account.credit_mode != "none" and not job.to_suppressed:
             # The usual request — no opted-out recipient, credit enough for all — is checked and paid for in one
             # statement; otherwise the general way below finds out which messages go.
-            costs = _costs(account, fresh)
-            total = sum(costs)
+            total = sum(_costs(fresh))
             if total and policy.take_credit_unless_suppressed(conn, account.id, (item.recipient for item in fresh),
                                                               total, now) is not None:
-                return self._hold_over_quota(conn, account, [_charged(item, cost) for item, cost in
-                                                             zip(fresh, costs, strict=True)], now)
+                return self._hold_over_quota(conn, account, fresh, now)
         if not job.to_suppressed:
             barred = policy.suppressed(conn, account.id, {item.recipient for item in fresh})
             for item in fresh:
@@ -353,16 +352,16 @@ class Gateway:
             key = (account.id, item.recipient)
             earlier[key] = earlier.get(key, 0) + 1
             if counts.get(item.recipient, 0) + earlier[key] > account.recipient_quota:
-                fresh[position] = _with(item, status=Status.HELD)
+                fresh[position] = _held(item)
         return fresh
 
     def _charge(self, conn: Connection, account: Account, fresh: list[_Accepted], outcomes: list[Outcome | None],
                 now: int) -> list[_Accepted]:
         """Take each message's cost from the balance, in order, while it lasts; the rest are refused."""
-        costs = _costs(account, fresh)
+        costs = _costs(fresh)
         total = sum(costs)
         if total == 0 or policy.take_credit(conn, account.id, total, now) is not None:  # the usual case: all
-            return [_charged(item, cost) for item, cost in zip(fresh, costs, strict=True)]
+            return fresh
         left = policy.balance(conn, account.id, for_update=True)
         charged: list[_Accepted] = []
         for item, cost in zip(fresh, costs, strict=True):
@@ -372,7 +371,7 @@ class Gateway:
                     f"({cost})", "credit"))
                 continue
             left -= cost
-            charged.append(_charged(item, cost))
+            charged.append(item)
         spent = sum(item.row[_ROW_COST] for item in charged)
         if spent:
             policy.add_credit(conn, account.id, -spent, now)
@@ -430,7 +429,7 @@ class Gateway:
             json.dumps(spec.send_window.to_dict()) if spec.send_window else None,
             json.dumps(dict(spec.extras)) if spec.extras else None,
             None,  # claimed_by: no worker holds it yet
-            None,  # cost: charged at commit (credit accounts)
+            _cost(account, parts, spec.price),
         )
         return _Accepted(index, row, spec.idempotency, recipient, status, parts, enc, spec.client_ref)
 

@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -108,23 +108,28 @@ class Rates:
         self._refreshing = threading.Lock()
         _instances.add(self)
 
-    def admit(self, account_id: int, kind: str, limit: int, n: int = 1) -> float:
-        """0.0 if `n` units (a request, or its messages) may go now, and takes them; otherwise the seconds until
-        they may (nothing taken)."""
-        if limit <= 0 or n <= 0:
-            return 0.0
-        code = KINDS.get(kind)
-        if code is None:
-            raise ValueError(f"unknown rate kind {kind!r}; expected one of {', '.join(KINDS)}")
+    def admit(self, account_id: int, limits: Sequence[tuple[str, int, int]]) -> tuple[str, float] | None:
+        """Admit a request against each of the account's limits that apply to it, `(kind, limit, units)` (a limit of
+        0 or less is none). None when every bucket admits it, and then the units are taken from each; otherwise the
+        kind of the first bucket that refuses it and the seconds until it would admit it, and nothing is taken from
+        any (a request refused for its messages keeps its request token). One lock for them all."""
+        wanted = []
+        for kind, limit, n in limits:
+            code = KINDS.get(kind)
+            if code is None:
+                raise ValueError(f"unknown rate kind {kind!r}; expected one of {', '.join(KINDS)}")
+            if limit > 0 and n > 0:
+                wanted.append((kind, code, limit, n))
+        if not wanted:
+            return None
         if self._clock() >= self._machines_due:
             self._count_machines()
-        rate = limit / self._machines
         with self._lock:
             table = self._open() if self._map is None else self._map
             fd = self._fd
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                return self._take(table, account_id, code, limit, rate, n)
+                return self._take(table, account_id, wanted)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
@@ -133,43 +138,47 @@ class Rates:
         with self._lock:
             self._forget()
 
-    def _take(self, table: mmap.mmap, account_id: int, code: int, limit: int, rate: float, n: int) -> float:
+    def _take(self, table: mmap.mmap, account_id: int, wanted: list[tuple[str, int, int, int]]
+              ) -> tuple[str, float] | None:
         now = self._clock()
+        taken = []
+        for kind, code, limit, n in wanted:
+            rate = limit / self._machines
+            offset, tokens, last = self._bucket(table, account_id, code, limit, now)
+            if offset < 0:  # the table is full: no limit for this one
+                continue
+            elapsed = now - last
+            if elapsed > 0:
+                tokens += elapsed * rate
+            tokens = min(tokens, float(limit))  # also when the limit was lowered
+            if tokens < 1.0 - _EPSILON:
+                return kind, max(MIN_WAIT_S, (1.0 - tokens) / rate)
+            taken.append((offset, code, tokens - n, max(now, last), now + (limit - tokens + n) / rate))
+        for offset, code, tokens, last, full_at in taken:
+            _SLOT.pack_into(table, offset, account_id, code, tokens, last, full_at)
+        return None
+
+    def _bucket(self, table: mmap.mmap, account_id: int, code: int, limit: int, now: float
+                ) -> tuple[int, float, float]:
+        """The slot of (account, kind) with its tokens and last refill: a new bucket is full, in a free slot (one
+        never used, or one whose bucket is full again and so idle); offset -1 when there is none."""
         slots = self._slots
         home = (((account_id << 2) | code) * _MIX & _MASK) >> 32
         free = -1
-        found = False
-        tokens = last = 0.0
-        offset = 0
         for probe in range(min(PROBES, slots)):
             offset = _HEADER_SIZE + ((home + probe) % slots) * _SLOT.size
             account, kind, tokens, last, full_at = _SLOT.unpack_from(table, offset)
             if kind == code and account == account_id:
-                found = True
-                break
+                return offset, tokens, last
             if free < 0 and (kind == 0 or now >= full_at):
                 free = offset
             if kind == 0:  # slots are never emptied, so no key lies beyond an unused one
                 break
-        if not found:
-            if free < 0:
-                if not self._full_logged:
-                    self._full_logged = True
-                    log.error("rate-limit table %s is full: account %d (and any other without a slot) is admitted "
-                              "without a limit", self.path, account_id)
-                return 0.0
-            offset, tokens, last = free, float(limit), now
-        elapsed = now - last
-        if elapsed > 0:
-            tokens += elapsed * rate
-        tokens = min(tokens, float(limit))  # also when the limit was lowered
-        wait = 0.0
-        if tokens >= 1.0 - _EPSILON:
-            tokens -= n
-        else:
-            wait = max(MIN_WAIT_S, (1.0 - tokens) / rate)
-        _SLOT.pack_into(table, offset, account_id, code, tokens, max(now, last), now + (limit - tokens) / rate)
-        return wait
+        if free < 0 and not self._full_logged:
+            self._full_logged = True
+            log.error("rate-limit table %s is full: account %d (and any other without a slot) is admitted without a "
+                      "limit", self.path, account_id)
+        return free, float(limit), now
 
     def _open(self) -> mmap.mmap:
         """Map the file, creating it at its size if needed (several processes may do this at once)."""
