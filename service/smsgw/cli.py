@@ -239,13 +239,11 @@ def _serve_granian(url: str, listen: str, address: tuple[str, int], smsc: str, w
     os.environ.update(SMSGW_DATABASE_URL=url, SMSGW_LISTEN=listen, SMSGW_SMSC=smsc)
     click.echo(f"smsgw serving on http://{host}:{port} ({workers} HTTP process{'es' if workers > 1 else ''}, "
                f"database {safe_url(url)})", err=True)
-    # Threads per worker within its database pool. 8 rather than fewer: the requests of one process share a commit
-    # (group commit), so the more of them run at once, the fewer commits each pays for. With 16 clients on 2 workers,
-    # 8 served 5-10 % more requests per second than 4, at less CPU per request; 1 and 2 were no faster than 4. (granian
-    # warns at start-up on machines of up to 3 cores, where 8 is more than twice the cores plus one: it is meant.) A
-    # stuck request cannot hold a shutdown forever.
+    # Threads per worker: 4. With 16 clients on 2 workers, 8 served 5-10 % more requests per second (more requests
+    # share each group commit), but under load a worker with 8 then sometimes failed to stop within 10 s of SIGTERM;
+    # 1 and 2 were no faster than 4. A stuck request cannot hold a shutdown forever (workers_kill_timeout).
     Granian("smsgw.app:create_app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
-            blocking_threads=8, backpressure=16, workers_kill_timeout=30, factory=True, log_access=False).serve()
+            blocking_threads=4, backpressure=16, workers_kill_timeout=30, factory=True, log_access=False).serve()
 
 
 def _serve_tls(settings: Settings, url: str, address: tuple[str, int], cert: str, key: str, threads: int) -> None:
