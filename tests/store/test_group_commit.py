@@ -4,8 +4,10 @@ failing job never fails the others of its group."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, event, func, insert, select, text
@@ -28,9 +30,19 @@ def _count_commits(store: Store) -> list[int]:
 
 
 def test_concurrent_submits_are_all_committed_in_fewer_transactions(gateway: Gateway, store: Store,
-                                                                    account: Account) -> None:
+                                                                    account: Account,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     commits = _count_commits(store)
     start = threading.Barrier(32)
+    write = gateway._commits.work
+
+    def slow_write(conn: Connection, jobs: list[Any]) -> list[Any]:
+        # A transaction that takes a few milliseconds, as under load: the callers arriving meanwhile queue behind
+        # it (on an idle machine SQLite commits so fast that 32 threads may each find the leader gone).
+        time.sleep(0.005)
+        return write(conn, jobs)
+
+    monkeypatch.setattr(gateway._commits, "work", slow_write)
 
     def submit(i: int) -> int | None:
         start.wait()
