@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from lxml import etree
+from smsgw_testing import CERT_HEADER, O2_BA_ID
 
 from smsgw.domain.model import Account, Status
 from smsgw.services import Services
@@ -391,8 +392,7 @@ def test_openmarket_held_message_is_ok_with_its_id(live_url: str, services: Serv
 
 # --- O2 GET/POST ---------------------------------------------------------------------------------------------------
 
-BA_ID = "1992125"
-CERT_HEADER = "X-Client-Cert-SHA256"
+BA_ID = O2_BA_ID
 FINGERPRINT = "ab" * 32
 CZ = "+420777000000"
 

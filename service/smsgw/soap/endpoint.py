@@ -40,10 +40,9 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A whole response a handler made itself (spyne renders its own envelopes)."""
+    """A whole envelope a handler wrote itself, in the request's version (Puzzel's batch answer, written as text)."""
 
     body: bytes
-    status: int = 200
 
 
 Handler = Callable[[Call], "etree._Element | Answer"]
@@ -57,14 +56,11 @@ class Operation:
 
 
 class SoapEndpoint:
-    def __init__(self, name: str, paths: Sequence[str], contract: Contract, operations: Iterable[Operation],
-                 fallback: Handler | None = None) -> None:
-        """`fallback` answers body elements no operation names (spyne dispatches the native API's own)."""
+    def __init__(self, name: str, paths: Sequence[str], contract: Contract, operations: Iterable[Operation]) -> None:
         self.name = name
         self.paths = paths
         self.contract = contract
         self.operations: Mapping[str, Operation] = {op.element: op for op in operations}
-        self.fallback = fallback
 
     def rules(self) -> list[Rule]:
         rules = [Rule(path, endpoint=self.serve, methods=["GET", "POST"]) for path in self.paths]
@@ -98,15 +94,14 @@ class SoapEndpoint:
         try:
             element = payload(body, version)
             operation = self.operations.get(element.tag)
-            handler = operation.handler if operation else self.fallback
-            if handler is None:
+            if operation is None:
                 raise Fault(f"{self.name} has no operation {element.tag}", subcode="UnknownOperation")
             action = action_of(version, request.content_type, request.headers.get("SOAPAction"))
-            if operation and action and action != operation.action:
+            if action and action != operation.action:
                 log.info("%s: %s called with SOAPAction %r (the contract says %r); dispatched by its body",
                          self.name, etree.QName(element).localname, action, operation.action)
             self.contract.check(element)
-            result = handler(Call(request, version, element, body))
+            result = operation.handler(Call(request, version, element, body))
         except Fault as fault:
             log.info("%s: %s from %s: %s fault: %s", self.name, request.path, request.remote_addr,
                      "client" if fault.sender else "server", fault.reason)
@@ -115,9 +110,7 @@ class SoapEndpoint:
             log.exception("%s: %s: unexpected error", self.name, request.path)
             return _fault(version, Fault("internal error; the request may be sent again", sender=False))
         if isinstance(result, Answer):
-            if result.status == 200:
-                return Reply(result.body, version.content_type())
-            return Response(result.body, status=result.status, content_type=version.content_type())
+            return Reply(result.body, version.content_type())
         return Reply(envelope(version, result), version.content_type())
 
 
