@@ -30,12 +30,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Call:
     """What a handler gets: the request (for its environ: client address, certificate, HTTP Basic), the SOAP version
-    it speaks, the validated payload element and the body as received."""
+    it speaks and the validated payload element."""
 
     request: Request
     version: Version
     payload: etree._Element
-    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +100,7 @@ class SoapEndpoint:
                 log.info("%s: %s called with SOAPAction %r (the contract says %r); dispatched by its body",
                          self.name, etree.QName(element).localname, action, operation.action)
             self.contract.check(element)
-            result = operation.handler(Call(request, version, element, body))
+            result = operation.handler(Call(request, version, element))
         except Fault as fault:
             log.info("%s: %s from %s: %s fault: %s", self.name, request.path, request.remote_addr,
                      "client" if fault.sender else "server", fault.reason)
